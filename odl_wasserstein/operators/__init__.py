@@ -1,0 +1,23 @@
+"""ODL operators for tomography, MRI and blur.
+
+Every operator here works on NumPy and PyTorch spaces, in single and double
+precision, and is evaluated by one batched torch (or ASTRA) kernel that the
+torch bridge `odl_wasserstein.torch.OperatorModule` reuses. Mask generators
+for MRI are in `odl_wasserstein.operators.masks`.
+"""
+
+from . import masks
+from .astra_kernel import *
+from .base import *
+from .blur import *
+from .mri import *
+from .psf import *
+from .tomo import *
+
+__all__ = ('masks',)
+__all__ += astra_kernel.__all__
+__all__ += base.__all__
+__all__ += blur.__all__
+__all__ += mri.__all__
+__all__ += psf.__all__
+__all__ += tomo.__all__

@@ -1,0 +1,231 @@
+"""Conversions between ODL elements and torch tensors, and input checks.
+
+This is the lowest layer of the package: every numerical kernel is written
+once in PyTorch (see ``DESIGN.md``, "one implementation, two faces") and
+the ODL face of an operator converts its elements with `to_tensor` and
+`to_element`. Conversions share memory whenever backend, dtype and device
+allow it, so the ODL face costs no copy on NumPy or PyTorch CPU spaces.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+
+__all__ = (
+    'to_tensor',
+    'to_element',
+    'torch_dtype',
+    'real_dtype',
+    'complex_dtype',
+    'space_weighting',
+    'check_finite',
+)
+
+_TORCH_DTYPES = {
+    'float16': torch.float16,
+    'float32': torch.float32,
+    'float64': torch.float64,
+    'complex64': torch.complex64,
+    'complex128': torch.complex128,
+}
+
+
+def torch_dtype(dtype):
+    """Return the torch dtype for a NumPy/torch dtype, a name or an ODL space.
+
+    Parameters
+    ----------
+    dtype : str, `numpy.dtype`, `torch.dtype` or ODL space
+        Floating-point or complex type description. For a space, its
+        ``dtype_identifier`` is used.
+
+    Returns
+    -------
+    torch.dtype
+
+    Examples
+    --------
+    >>> torch_dtype('float32')
+    torch.float32
+    >>> torch_dtype(np.dtype('complex128'))
+    torch.complex128
+    >>> torch_dtype(odl.uniform_discr(0, 1, 4, dtype='complex64'))
+    torch.complex64
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = getattr(dtype, 'dtype_identifier', None)
+    if name is None:
+        name = str(np.dtype(dtype))
+    try:
+        return _TORCH_DTYPES[name]
+    except KeyError:
+        raise TypeError(
+            f'dtype {name!r} is not supported; use one of {sorted(_TORCH_DTYPES)}'
+        ) from None
+
+
+def real_dtype(dtype):
+    """Return the real torch dtype of the same precision as ``dtype``.
+
+    Examples
+    --------
+    >>> real_dtype(torch.complex64)
+    torch.float32
+    >>> real_dtype(torch.float64)
+    torch.float64
+    """
+    dtype = torch_dtype(dtype)
+    return dtype.to_real() if dtype.is_complex else dtype
+
+
+def complex_dtype(dtype):
+    """Return the complex torch dtype of the same precision as ``dtype``.
+
+    Examples
+    --------
+    >>> complex_dtype(torch.float32)
+    torch.complex64
+    >>> complex_dtype('complex128')
+    torch.complex128
+    """
+    dtype = torch_dtype(dtype)
+    return dtype if dtype.is_complex else dtype.to_complex()
+
+
+def to_tensor(x, dtype=None, device=None):
+    """Return ``x`` as a torch tensor, sharing memory where possible.
+
+    Parameters
+    ----------
+    x : ODL element, `numpy.ndarray`, `torch.Tensor` or array-like
+        Data to convert. ODL elements are unwrapped with ``x.data``; NumPy
+        arrays are wrapped without a copy when they are contiguous.
+    dtype, device : optional
+        Target dtype (anything `torch_dtype` accepts) and device. A copy is
+        made only when they differ from the data's own.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Examples
+    --------
+    >>> a = np.arange(3.0)
+    >>> t = to_tensor(a)
+    >>> t
+    tensor([0., 1., 2.], dtype=torch.float64)
+    >>> t[0] = 5.0  # shares memory with ``a``
+    >>> float(a[0])
+    5.0
+    >>> to_tensor(odl.rn(2).one(), dtype='float32')
+    tensor([1., 1.])
+    """
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        data = x
+    else:  # ODL elements hold their array in `.data`
+        data = getattr(x, 'data', x)
+    if isinstance(data, np.ndarray):
+        if not data.flags.c_contiguous or not data.flags.writeable:
+            data = np.ascontiguousarray(data).copy()
+        tensor = torch.from_numpy(data)
+    elif isinstance(data, torch.Tensor):
+        tensor = data
+    else:
+        tensor = torch.as_tensor(np.asarray(data))
+    if dtype is not None or device is not None:
+        tensor = tensor.to(
+            dtype=None if dtype is None else torch_dtype(dtype), device=device
+        )
+    return tensor
+
+
+def to_element(tensor, space):
+    """Wrap a torch tensor as an element of an ODL space.
+
+    The tensor is moved to the space's backend, device and dtype; no copy is
+    made when they already match (PyTorch spaces) or when a CPU tensor can be
+    viewed as a NumPy array (NumPy spaces).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        Data of shape ``space.shape``.
+    space : `odl.core.space.base_tensors.TensorSpace` or `odl.DiscretizedSpace`
+        Target space.
+
+    Returns
+    -------
+    element : ``space`` element
+
+    Examples
+    --------
+    >>> space = odl.uniform_discr(0, 1, 3)
+    >>> to_element(torch.tensor([1.0, 2.0, 3.0]), space)
+    uniform_discr(0.0, 1.0, 3).element([ 1.,  2.,  3.])
+    """
+    if tuple(tensor.shape) != tuple(space.shape):
+        raise ValueError(
+            f'tensor of shape {tuple(tensor.shape)} does not fit the space of '
+            f'shape {tuple(space.shape)}'
+        )
+    dtype = torch_dtype(space)
+    tensor = tensor.detach()
+    if space.impl == 'numpy':
+        array = tensor.to(device='cpu', dtype=dtype).resolve_conj().numpy()
+        return space.element(array)
+    return space.element(tensor.to(device=space.device, dtype=dtype))
+
+
+def space_weighting(space):
+    """Return the constant weighting factor of an ODL space.
+
+    ODL adjoints are taken with respect to weighted inner products; the
+    operators of this package support constant weightings (the default of
+    `odl.uniform_discr`, where the factor is the cell volume, and of
+    `odl.rn`/`odl.cn`, where it is 1).
+
+    Raises
+    ------
+    ValueError
+        If the space has a non-constant weighting.
+
+    Examples
+    --------
+    >>> space_weighting(odl.uniform_discr([0, 0], [1, 1], (4, 2)))
+    0.125
+    >>> space_weighting(odl.rn(3))
+    1.0
+    """
+    weighting = getattr(space, 'weighting', None)
+    const = getattr(weighting, 'const', None)
+    if not isinstance(const, numbers.Real):
+        raise ValueError(
+            f'space {space!r} has a non-constant weighting {weighting!r}; '
+            'only constant weightings (e.g. the default of `uniform_discr`) '
+            'are supported'
+        )
+    return float(const)
+
+
+def check_finite(tensor, name):
+    """Raise `ValueError` if ``tensor`` holds NaN or infinite values.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        Data to check.
+    name : str
+        Argument name used in the error message.
+
+    Examples
+    --------
+    >>> check_finite(torch.ones(2), 'x')
+    >>> check_finite(torch.tensor([1.0, float('nan')]), 'x')
+    Traceback (most recent call last):
+        ...
+    ValueError: `x` contains NaN or infinite values
+    """
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f'`{name}` contains NaN or infinite values')
