@@ -106,57 +106,54 @@ def _check_boundary(boundary):
         )
 
 
-def _check_kernel_shape(kernel_shape, image_shape):
+def _check_kernel_shape(kernel_shape, image_shape, boundary):
     if len(kernel_shape) != len(image_shape):
         raise ValueError(
             f'`kernel` has {len(kernel_shape)} axes but the image has '
             f'{len(image_shape)}; give a kernel with one axis per image axis'
         )
-    if any(k > n for k, n in zip(kernel_shape, image_shape)):
-        raise ValueError(
-            f'`kernel` of shape {tuple(kernel_shape)} is larger than the image '
-            f'of shape {tuple(image_shape)}; crop the kernel to at most the '
-            'image size'
-        )
     if any(k < 1 for k in kernel_shape):
         raise ValueError(f'`kernel` of shape {tuple(kernel_shape)} is empty; give at '
                          'least one entry per axis')
+    # Zero boundaries reach displacements up to n - 1 either way, so a
+    # kernel may span 2 n - 1 points (the transport kernels do).
+    limit = (tuple(image_shape) if boundary == 'periodic'
+             else tuple(2 * n - 1 for n in image_shape))
+    if any(k > m for k, m in zip(kernel_shape, limit)):
+        raise ValueError(
+            f'`kernel` of shape {tuple(kernel_shape)} is larger than the image '
+            f'of shape {tuple(image_shape)} allows with {boundary!r} boundaries '
+            f'(at most {limit}); crop the kernel'
+        )
 
 
 def _fft_shape(kernel_shape, image_shape, boundary):
     if boundary == 'periodic':
         return tuple(image_shape)
-    # Linear convolution needs n + k - 1 points; a smooth length is faster.
-    return tuple(next_fast_len(n + k - 1) for n, k in zip(image_shape, kernel_shape))
+    # Circular convolution on L points equals the zero-boundary one on the
+    # image when the wrapped kernel cannot alias: L >= n + max(c, k - 1 - c).
+    # A length with small prime factors is faster.
+    return tuple(next_fast_len(n + max(k // 2, k - 1 - k // 2))
+                 for n, k in zip(image_shape, kernel_shape))
 
 
 def _kernel_spectrum(kernel, image_shape, boundary, real):
-    """Spectrum of ``kernel`` on the FFT grid of the given boundary mode."""
+    """Spectrum of ``kernel`` wrapped onto the FFT grid, centre at index 0."""
     ndim = len(image_shape)
     dims = tuple(range(-ndim, 0))
     fft_shape = _fft_shape(kernel.shape, image_shape, boundary)
-    if boundary == 'periodic':
-        # Circular convolution: move the kernel centre k // 2 to index 0.
-        padded = kernel.new_zeros(fft_shape)
-        padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
-        kernel = torch.roll(padded, [-(k // 2) for k in kernel.shape], dims)
+    padded = kernel.new_zeros(kernel.shape[:-ndim] + fft_shape)
+    padded[(...,) + tuple(slice(0, k) for k in kernel.shape[-ndim:])] = kernel
+    padded = torch.roll(padded, [-(k // 2) for k in kernel.shape[-ndim:]], dims)
     if real:
-        return torch.fft.rfftn(kernel, s=fft_shape, dim=dims)
-    return torch.fft.fftn(kernel, s=fft_shape, dim=dims)
+        return torch.fft.rfftn(padded, dim=dims)
+    return torch.fft.fftn(padded, dim=dims)
 
 
 def _apply(x, spectrum, kernel_shape, image_shape, boundary, transpose, real):
     ndim = len(image_shape)
     dims = tuple(range(-ndim, 0))
     fft_shape = _fft_shape(kernel_shape, image_shape, boundary)
-    centre = [k // 2 for k in kernel_shape]
-    batch = x.shape[:-ndim]
-
-    if transpose and boundary == 'zero':
-        # Place y where the forward pass cropped it, then correlate.
-        z = x.new_zeros(batch + fft_shape)
-        z[(...,) + tuple(slice(c, c + n) for c, n in zip(centre, image_shape))] = x
-        x = z
     if real:
         spec = torch.fft.rfftn(x, s=fft_shape, dim=dims)
     else:
@@ -166,12 +163,9 @@ def _apply(x, spectrum, kernel_shape, image_shape, boundary, transpose, real):
         out = torch.fft.irfftn(spec, s=fft_shape, dim=dims)
     else:
         out = torch.fft.ifftn(spec, s=fft_shape, dim=dims)
-
     if boundary == 'periodic':
         return out
-    if transpose:
-        return out[(...,) + tuple(slice(0, n) for n in image_shape)]
-    return out[(...,) + tuple(slice(c, c + n) for c, n in zip(centre, image_shape))]
+    return out[(...,) + tuple(slice(0, n) for n in image_shape)]
 
 
 def _check_input(x, image_shape, name):
@@ -201,7 +195,8 @@ def fft_convolve(x, kernel, boundary='zero', transpose=False):
     x : torch.Tensor
         Input of shape ``(..., n_1, ..., n_d)``.
     kernel : torch.Tensor
-        Kernel of shape ``(k_1, ..., k_d)`` with ``k_i <= n_i``.
+        Kernel of shape ``(k_1, ..., k_d)``, ``k_i <= n_i`` for periodic
+        and ``k_i <= 2 n_i - 1`` for zero boundaries.
     boundary : {'zero', 'periodic'}, optional
         Boundary condition of the image.
     transpose : bool, optional
@@ -234,7 +229,7 @@ def fft_convolve(x, kernel, boundary='zero', transpose=False):
             'kernel with one axis per image axis'
         )
     image_shape = tuple(x.shape[-kernel.ndim:])
-    _check_kernel_shape(tuple(kernel.shape), image_shape)
+    _check_kernel_shape(tuple(kernel.shape), image_shape, boundary)
     _check_input(x, image_shape, 'x')
     real = not (x.is_complex() or kernel.is_complex())
     dtype = real_dtype(x.dtype) if real else complex_dtype(x.dtype)
@@ -255,10 +250,12 @@ class FFTConvolution:
         Kernel of shape ``(k_1, ..., k_d)``, real or complex, centre at
         index ``k_i // 2``.
     image_shape : sequence of int
-        Shape ``(n_1, ..., n_d)`` of the images, ``k_i <= n_i``.
+        Shape ``(n_1, ..., n_d)`` of the images; ``k_i <= n_i`` for periodic
+        and ``k_i <= 2 n_i - 1`` for zero boundaries.
     boundary : {'zero', 'periodic'}, optional
         ``'zero'``: the image is zero outside its domain (linear convolution
-        cropped to the image, computed on a zero-padded grid).
+        cropped to the image, computed circularly on a zero-padded grid of
+        at least ``n + max(c, k - 1 - c)`` points, ``c = k // 2``).
         ``'periodic'``: circular convolution on the image grid.
 
     Examples
@@ -278,7 +275,7 @@ class FFTConvolution:
         if not (kernel.is_floating_point() or kernel.is_complex()):
             kernel = kernel.to(torch.get_default_dtype())
         image_shape = tuple(int(n) for n in image_shape)
-        _check_kernel_shape(tuple(kernel.shape), image_shape)
+        _check_kernel_shape(tuple(kernel.shape), image_shape, boundary)
         if not bool(torch.isfinite(kernel).all()):
             raise ValueError('`kernel` contains NaN or infinite values')
         self.kernel = kernel

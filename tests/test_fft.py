@@ -31,9 +31,12 @@ def circular_reference(x, kernel):
     return out
 
 
-@pytest.mark.parametrize('kernel_shape', [(3, 4), (1, 1), (6, 7), (2, 9)])
+@pytest.mark.parametrize('kernel_shape', [(3, 4), (1, 1), (6, 7), (2, 9), (13, 17),
+                                          (10, 12)])
 @pytest.mark.parametrize('boundary', ['zero', 'periodic'])
 def test_convolution_values_and_transpose(kernel_shape, boundary):
+    if boundary == 'periodic' and kernel_shape[0] > 7:
+        pytest.skip('periodic kernels are at most the image size')
     rng = np.random.default_rng(1)
     image_shape = (7, 9)
     kernel = rng.standard_normal(kernel_shape)
@@ -89,7 +92,9 @@ def test_float32_precision():
 
 def test_errors():
     with pytest.raises(ValueError, match='larger than the image'):
-        FFTConvolution(torch.ones(5, 5), (4, 8))
+        FFTConvolution(torch.ones(5, 5), (4, 8), boundary='periodic')
+    with pytest.raises(ValueError, match='larger than the image'):
+        FFTConvolution(torch.ones(8, 5), (4, 8))
     with pytest.raises(ValueError, match='one axis per image axis'):
         FFTConvolution(torch.ones(3), (4, 4))
     with pytest.raises(ValueError, match='boundary'):

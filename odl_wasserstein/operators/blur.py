@@ -146,6 +146,13 @@ class Convolution(BatchedLinearOperator):
         else:
             # Integer and boolean kernels are cast like float ones.
             dtype = real_dtype(space_dtype)
+        if kernel.ndim == space.ndim and any(
+                k > n for k, n in zip(kernel.shape, space.shape)):
+            raise ValueError(
+                f'`kernel` of shape {tuple(kernel.shape)} is larger than the '
+                f'image of shape {tuple(space.shape)}; crop it to at most the '
+                'image size on every axis'
+            )
         # Check before rounding to single precision, where large values
         # could overflow to inf and hide the actual culprit.
         if not bool(torch.isfinite(kernel).all()):
