@@ -28,6 +28,7 @@ autograd through ``log w`` would give ``0 * inf``).
 """
 
 import math
+import weakref
 
 import torch
 
@@ -54,13 +55,14 @@ class _LogWeights:
         self._entries, self._size = [], size
 
     def __call__(self, w):
-        key = (w.data_ptr(), w._version, w.shape, w.dtype, w.device)
-        for entry_key, value in self._entries:
-            if entry_key == key:
+        # Identity (not the storage address, which the allocator reuses)
+        # and the in-place version counter identify the weights.
+        for ref, version, value in self._entries:
+            if ref() is w and version == w._version:
                 return value
         value = torch.where(w > 0, torch.log(w.clamp_min(torch.finfo(w.dtype).tiny)),
                             torch.full_like(w, -math.inf))
-        self._entries = [(key, value)] + self._entries[:self._size - 1]
+        self._entries = [(weakref.ref(w), w._version, value)] + self._entries[:self._size - 1]
         return value
 
 
