@@ -102,6 +102,8 @@ class FFTEngine:
         dims = _sample_dims(s, self.cost.ndim)
         t = s + self._log_weights(w)
         shift = t.amax(dim=dims, keepdim=True)
+        # Samples without weights (e.g. in the backward pass) give zeros.
+        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
         x = t.sub_(shift).exp_()  # = w exp(s - shift) <= 1
         conv = self._conv[kind]
         z = (conv.transpose if transpose else conv)(x.to(self.work_dtype))
