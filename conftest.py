@@ -10,6 +10,12 @@ import pytest
 import torch
 
 
+# Tests work on small tensors, for which torch's intra-op threads cost more
+# than they save (and much more on a loaded machine); ASTRA's projection
+# threads are separate and unaffected.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
     doctest_namespace['np'] = np

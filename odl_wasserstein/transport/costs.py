@@ -317,6 +317,9 @@ class PowerCost(GridCost):
         return total ** (self.p / q)
 
     def _axis_cost(self, d):
+        # With norm != p the per-axis terms |d_i|^p do not sum to the cost.
+        if not self.separable:
+            return super()._axis_cost(d)
         return d.abs() ** self.p
 
     def __repr__(self):

@@ -27,7 +27,8 @@ Which engine runs (``method='auto'``):
 
 1. ``'fft'`` whenever the whole kernel is resolvable at FFT precision
    (``max C / eps <= 13`` in float32, up to ``32`` with float64 FFTs, which
-   are then used also for float32 input): ``O(n log n)``, fastest;
+   are then used also for float32 input, as for tolerances below ``1e-4``,
+   which float32 FFTs cannot reach): ``O(n log n)``, fastest;
 2. otherwise ``'separable'`` for separable costs (exact, any eps);
 3. otherwise ``'fft'`` in float64. Kernel sums below the FFT round-off are
    clamped (finite, never NaN); if mass ends up where that happened, i.e.
@@ -56,6 +57,10 @@ __all__ = ('sinkhorn', 'SinkhornResult', 'check_measures', 'METHODS')
 METHODS = ('auto', 'fft', 'separable', 'dense')
 #: Largest ``max C / eps`` the FFT resolves at float32 / float64 round-off.
 FFT_RANGE = {torch.float32: 13.0, torch.float64: 32.0}
+#: Smallest tolerance that float32 FFTs reach; tighter runs use float64 FFTs.
+FLOAT32_TOL = 1e-4
+#: Convergence checks without a 1 % improvement after which a run stops.
+STALL_CHECKS = 20
 
 
 @dataclass
@@ -155,15 +160,20 @@ def _mass(mu):
     return mu.flatten(1).sum(dim=1)
 
 
-def _choose_engine(cost, eps, boundary, method, dtype, device):
+def _choose_engine(cost, eps, boundary, method, dtype, device, tol=None):
+    """The engine `method` names (or 'auto' picks); see the module docstring.
+
+    ``tol`` is the tolerance the run must reach, None for a fixed number of
+    iterations: float32 FFTs stall at marginal errors of about ``1e-4``.
+    """
     ratio = cost.max_value(boundary) / eps
     if method == 'auto':
         method = ('separable' if cost.separable and ratio > FFT_RANGE[torch.float64]
                   else 'fft')
     if method == 'fft':
-        work = torch.float64 if (dtype == torch.float64
-                                 or ratio > FFT_RANGE[torch.float32]) else torch.float32
-        return FFTEngine(cost, eps, boundary, work)
+        single = (dtype == torch.float32 and ratio <= FFT_RANGE[torch.float32]
+                  and (tol is None or tol >= FLOAT32_TOL))
+        return FFTEngine(cost, eps, boundary, torch.float32 if single else torch.float64)
     if method == 'separable':
         if not cost.separable:
             raise ValueError(f"method='separable' needs a separable cost, got {cost!r}; "
@@ -197,7 +207,12 @@ def _residual(problem, f_old, f_new):
     if problem.rho is None:
         # m0 = a exp((f_old - f_new) / eps) exactly; compare with a.
         m0 = problem.a * torch.exp((f_old - f_new) / problem.eps)
-        return ((m0 - problem.a).abs().sum(dim=dims) / _mass(problem.a))
+        # Masses accepted as equal may differ (up to `mass_tolerance`); the
+        # plan after a g-update has the mass of b, so m0 tends to
+        # a |b| / |a|, which is the reachable target (a itself when equal).
+        shape = (-1,) + (1,) * (problem.a.ndim - 1)
+        target = problem.a * (_mass(problem.b) / _mass(problem.a)).reshape(shape)
+        return ((m0 - target).abs().sum(dim=dims) / _mass(problem.a))
     change = torch.where(problem.a > 0, (f_new - f_old).abs(), torch.zeros_like(f_old))
     return change.amax(dim=dims) / problem.eps
 
@@ -214,12 +229,20 @@ def _iterate(problem, g, n_iter, tol, max_iter, check_every):
             g = problem.g_of_f(f)
         return f, g, n_iter, True
     f = problem.f_of_g(g)
+    best, stalled = math.inf, 0
     for iteration in range(1, max_iter + 1):
         g = problem.g_of_f(f)
         f_new = problem.f_of_g(g)
         if iteration % check_every == 0 or iteration == max_iter:
-            if bool((_residual(problem, f, f_new) <= tol).all()):
+            residual = float(_residual(problem, f, f_new).detach().max())
+            if residual <= tol:
                 return f, g, iteration, True
+            # A residual that stops improving has hit round-off (e.g. FFT
+            # kernel sums below their floor): more iterations cannot help.
+            stalled = 0 if residual < 0.99 * best else stalled + 1
+            best = min(best, residual)
+            if stalled >= STALL_CHECKS:
+                return f, problem.g_of_f(f), iteration, False
         f = f_new
     return f, problem.g_of_f(f), max_iter, False
 
@@ -276,7 +299,7 @@ def _implicit_fixed_point(problem, g_star, tol, max_iter):
             # lambda = grad + J^T lambda. For balanced problems J has the
             # eigenvalue 1 (shifts f - c, g + c); its mode along b carries no
             # gradient of shift-invariant outputs and is projected out.
-            lam = grad
+            lam, best, stalled = grad, math.inf, 0
             for _ in range(max_iter):
                 (jt_lam,) = torch.autograd.grad(g1, g0, lam, retain_graph=True)
                 new = grad + jt_lam
@@ -284,9 +307,12 @@ def _implicit_fixed_point(problem, g_star, tol, max_iter):
                     new = new - b * (new.sum(dim=dims, keepdim=True)
                                      / b.sum(dim=dims, keepdim=True))
                 scale = new.abs().amax().clamp_min(torch.finfo(new.dtype).tiny)
-                done = bool((new - lam).abs().amax() <= tol * scale)
+                change = float((new - lam).abs().amax() / scale)
                 lam = new
-                if done:
+                # Stop at the tolerance, or when round-off stops progress.
+                stalled = 0 if change < 0.99 * best else stalled + 1
+                best = min(best, change)
+                if change <= tol or stalled >= STALL_CHECKS * 5:
                     break
         finally:
             solving[0] = False
@@ -298,7 +324,8 @@ def _implicit_fixed_point(problem, g_star, tol, max_iter):
 
 def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
              boundary='zero', method='auto', unbalanced=None, normalize=False,
-             gradient='unrolled', eps_scaling=None, init=None, check_every=5):
+             gradient='unrolled', eps_scaling=None, init=None, check_every=5,
+             mass_tolerance=1e-4):
     """Entropic optimal transport between batches of images.
 
     Parameters
@@ -334,13 +361,18 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
     eps_scaling : float, optional
         Factor in ``(0, 1)`` of an annealing schedule from ``max C`` down to
         ``eps`` (warm start at each level). Default 0.5 when running to a
-        tolerance at ``max C / eps > 10``, none with a fixed ``n_iter``.
+        tolerance at ``max C / eps > 10``, none with a fixed ``n_iter`` or
+        a potential given as ``init``.
     init : torch.Tensor or 'uniform', optional
         Initial potential ``g`` (warm start, shape of ``mu1``), or
         ``'uniform'`` for the paper's ``v = 1 / n`` on the whole grid;
         default ``g = 0``.
     check_every : int, optional
         Iterations between convergence checks.
+    mass_tolerance : float, optional
+        Largest relative mass difference accepted by a balanced problem
+        without ``normalize``. ``math.inf`` runs the iterations anyway, as the
+        authors' code does (their value then depends on the last update).
 
     Returns
     -------
@@ -393,8 +425,10 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
         raise ValueError(f'`method` must be one of {METHODS}, got {method!r}')
     if gradient not in ('unrolled', 'implicit'):
         raise ValueError(f"`gradient` must be 'unrolled' or 'implicit', got {gradient!r}")
-    if unbalanced is not None and not unbalanced > 0:
-        raise ValueError(f'`unbalanced` must be a positive strength, got {unbalanced}')
+    # rho = inf would give lambda = inf / inf = NaN; balanced is None.
+    if unbalanced is not None and not (unbalanced > 0 and math.isfinite(unbalanced)):
+        raise ValueError(f'`unbalanced` must be a positive finite strength (None for '
+                         f'balanced transport), got {unbalanced}')
     if n_iter is not None and (int(n_iter) != n_iter or n_iter < 1):
         raise ValueError(f'`n_iter` must be a positive int, got {n_iter}')
     if not tol > 0:
@@ -407,15 +441,18 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
     elif unbalanced is None:
         mass_a, mass_b = _mass(a).detach(), _mass(b).detach()
         mismatch = (mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)
-        if bool((mismatch > 1e-4).any()):
+        if bool((mismatch > mass_tolerance).any()):
             raise ValueError(
                 f'balanced transport needs equal masses, got {mass_a.tolist()} '
                 f'and {mass_b.tolist()}; pass normalize=True to compare '
                 'normalised measures, or unbalanced=rho for KL-relaxed marginals')
 
-    engine = _choose_engine(cost, eps, boundary, method, a.dtype, a.device)
+    engine = _choose_engine(cost, eps, boundary, method, a.dtype, a.device,
+                            None if n_iter is not None else tol)
     c_max = cost.max_value(boundary)
-    if eps_scaling is None and n_iter is None and c_max / eps > 10:
+    # A given potential is a warm start: annealing from max C would discard it.
+    warm = init is not None and not isinstance(init, str)
+    if eps_scaling is None and n_iter is None and not warm and c_max / eps > 10:
         eps_scaling = 0.5
     if eps_scaling is not None and not 0 < eps_scaling < 1:
         raise ValueError(f'`eps_scaling` must be in (0, 1), got {eps_scaling}')
@@ -450,10 +487,11 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
                                              check_every)
             done += 0 if remaining == n_iter else 1
     if not converged:
-        warnings.warn(f'Sinkhorn did not reach tol={tol} in {max_iter} iterations '
-                      f'(eps={eps}, method={engine.name!r}); the result is approximate',
-                      RuntimeWarning, stacklevel=2)
-    if gradient == 'implicit':
+        warnings.warn(f'Sinkhorn did not reach tol={tol} (stopped after {done} '
+                      f'iterations, eps={eps}, method={engine.name!r}); the result '
+                      'is approximate', RuntimeWarning, stacklevel=2)
+    needs_grad = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+    if gradient == 'implicit' and needs_grad:
         g = _implicit_fixed_point(problem, g, tol, max_iter)
         f = problem.f_of_g(g)
         g = problem.g_of_f(f)
