@@ -78,9 +78,9 @@ def _balance_mass(z, total, tol=1e-12, max_iter=50):
 
     Returns the shifted ``z`` and ``W(exp(z))``. Newton's method on the
     scalar shift ``l``: ``d/dl W(exp(z + l)) = W / (1 + W) > 0`` and the sum
-    is convex in ``l``, so the iteration converges. ``W`` follows each shift
-    by the first-order update ``d log W / dl = 1 / (1 + W)``, which keeps it
-    positive, refined by Newton steps.
+    is convex in ``l``, so the iteration converges. After small shifts ``W``
+    follows by the first-order update ``d log W / dl = 1 / (1 + W)``
+    refined by Newton steps; after large ones it is recomputed.
     """
     w = lambertw_exp(z)
     shift = 0.0
@@ -91,8 +91,11 @@ def _balance_mass(z, total, tol=1e-12, max_iter=50):
         slope = w / (1 + w)
         step = -residual / float(slope.sum())
         shift += step
-        w = lambertw_exp(z + shift, initial=w * torch.exp(step / (1 + w)),
-                         iterations=3)
+        if abs(step) <= 1:
+            w = lambertw_exp(z + shift, initial=w * torch.exp(step / (1 + w)),
+                             iterations=3)
+        else:  # far from the solution the first-order guess can overflow
+            w = lambertw_exp(z + shift)
     return z + shift, w
 
 
