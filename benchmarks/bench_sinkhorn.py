@@ -10,7 +10,7 @@ Four parts, one run:
    ``_Problem.step`` alone, and as the difference of two full `sinkhorn`
    runs with ``n_iter = k1`` and ``k2`` divided by ``k2 - k1`` (everything
    a real run does per iteration, setup and read-out cancelled), paired
-   round by round.
+   round by round. Rounds go over all configurations.
 2. Per-iteration speed-up over POT's dense ``ot.sinkhorn`` and
    ``ot.bregman.sinkhorn_log`` (float64, one sample, unit-max squared
    Euclidean cost, eps = 0.05), timed the same way (two iteration counts,
@@ -24,16 +24,22 @@ Four parts, one run:
 
 Timings are interleaved, repeat by repeat, and reported as medians and as
 ratios to a baseline measured in the same run, since the machine is shared
-and noisy. Prints one table per part and writes JSON.
+and noisy. torch and numpy's BLAS run one thread by default (``--threads``):
+on a loaded two-core machine a multi-threaded call waits whenever one of
+its threads is descheduled, which gave single timings 100 times their
+median, while one thread keeps the ratios reproducible. Prints one table
+per part and writes JSON.
 
 Usage::
 
     python benchmarks/bench_sinkhorn.py [--sizes 128 256 512] [--batches 1 8]
-        [--repeats 5] [--quick]
+        [--repeats 7] [--threads 1] [--quick]
 """
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import platform
 import resource
@@ -60,41 +66,69 @@ POT_EPS = 0.05
 ACCURACY_EPS = (1e-1, 5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3)
 
 
-def limit_blas_threads(threads):
-    """Give numpy's OpenBLAS (POT's dense products) ``threads`` threads.
-
-    Best effort through the library numpy ships; returns the count set, or
-    None where that library is not found.
-    """
+def _openblas():
+    """(set, get) of the thread count of numpy's OpenBLAS, or None."""
     import ctypes
     import glob
     pattern = os.path.join(os.path.dirname(os.path.dirname(np.__file__)),
                            'numpy.libs', '*openblas*.so*')
     for path in glob.glob(pattern):
         library = ctypes.CDLL(path)
-        for name in ('scipy_openblas_set_num_threads64_', 'openblas_set_num_threads64_',
-                     'openblas_set_num_threads'):
-            if hasattr(library, name):
-                getattr(library, name)(ctypes.c_int(threads))
-                return threads
+        for prefix, suffix in (('scipy_openblas', '64_'), ('openblas', '64_'),
+                               ('openblas', '')):
+            setter = getattr(library, f'{prefix}_set_num_threads{suffix}', None)
+            getter = getattr(library, f'{prefix}_get_num_threads{suffix}', None)
+            if setter is not None and getter is not None:
+                return (lambda n: setter(ctypes.c_int(n))), getter
     return None
 
 
-def time_rounds(methods, repeats, warmup=1):
-    """Wall-clock seconds of each callable, timed round-robin.
+@contextlib.contextmanager
+def thread_limit(threads):
+    """Run torch and numpy's BLAS (POT's dense products) on ``threads`` threads.
 
-    Returns every sample (one per round) so that callers can pair samples
-    of the same round.
+    Restores both counts afterwards (the smoke test runs inside pytest).
+    Yields the BLAS count set, or None where numpy's OpenBLAS is not found.
     """
-    for fn in methods.values():
+    if not threads:
+        yield None
+        return
+    torch_before = torch.get_num_threads()
+    blas = _openblas()
+    blas_before = blas[1]() if blas else None
+    torch.set_num_threads(threads)
+    if blas:
+        blas[0](threads)
+    try:
+        yield threads if blas else None
+    finally:
+        torch.set_num_threads(torch_before)
+        if blas:
+            blas[0](blas_before)
+
+
+def time_rounds(methods, repeats, warmup=1, min_sample=0.02):
+    """Wall-clock seconds per call of each callable, timed round-robin.
+
+    A sample of a call faster than ``min_sample`` seconds (as timed in the
+    warm-up) is the mean over enough calls to last that long, so that one
+    hiccup of the machine does not make the sample. Returns every sample
+    (one per round) so that callers can pair samples of the same round.
+    """
+    number = dict.fromkeys(methods, 1)
+    for name, fn in methods.items():
         for _ in range(warmup):
+            start = time.perf_counter()
             fn()
+            elapsed = time.perf_counter() - start
+            number[name] = max(1, min(1000, math.ceil(min_sample / max(elapsed, 1e-6))))
     samples = {name: [] for name in methods}
     for _ in range(repeats):
         for name, fn in methods.items():
             start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(number[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number[name])
     return samples
 
 
@@ -136,7 +170,8 @@ def extra_iterations(batch, n):
     return int(min(50, max(4, round(4e6 / (batch * n * n)))))
 
 
-def bench_iteration(n, batch, boundary, repeats):
+def iteration_case(n, batch, boundary):
+    """Metadata and the callables to time for one grid, batch and boundary."""
     cost = AuthorsCost((n, n))
     eps = AUTHORS_EPS
     a, b = random_measures(batch, n, torch.float32)
@@ -160,25 +195,52 @@ def bench_iteration(n, batch, boundary, repeats):
 
     k1 = 1
     k2 = k1 + extra_iterations(batch, n)
-    samples = time_rounds({
-        'two convolutions': lambda: conv.transpose(conv(x)),
-        'step': step,
-        f'sinkhorn n_iter={k1}': run(k1),
-        f'sinkhorn n_iter={k2}': run(k2),
-    }, repeats)
-    seconds = {name: statistics.median(s) for name, s in samples.items()}
-    seconds['iteration'] = per_iteration(samples, f'sinkhorn n_iter={k1}',
-                                         f'sinkhorn n_iter={k2}', k1, k2)
-    base = seconds['two convolutions']
-    return {
+    case = {
         'case': f'{n}x{n} batch {batch} {boundary}',
         'size': n, 'batch': batch, 'boundary': boundary,
         'fft_shape': list(conv.fft_shape), 'eps': eps,
         'max_cost_over_eps': cost.max_value(boundary) / eps,
         'n_iter': [k1, k2], 'baseline': 'two convolutions',
-        'seconds': seconds, 'samples': samples,
-        'ratio_to_baseline': {k: v / base for k, v in seconds.items()},
     }
+    methods = {
+        'two convolutions': lambda: conv.transpose(conv(x)),
+        'step': step,
+        f'sinkhorn n_iter={k1}': run(k1),
+        f'sinkhorn n_iter={k2}': run(k2),
+    }
+    return case, methods
+
+
+def bench_iteration(configurations, repeats):
+    """All configurations in one round-robin.
+
+    Other jobs on the machine come in bursts of seconds; spreading every
+    configuration's samples over the whole part keeps a burst from
+    skewing all samples of one configuration.
+    """
+    cases, methods = [], {}
+    for n, batch, boundary in configurations:
+        case, case_methods = iteration_case(n, batch, boundary)
+        cases.append(case)
+        methods.update({(case['case'], name): fn for name, fn in case_methods.items()})
+    samples = time_rounds(methods, repeats)
+    for case in cases:
+        own = {name: s for (key, name), s in samples.items() if key == case['case']}
+        seconds = {name: statistics.median(s) for name, s in own.items()}
+        k1, k2 = case['n_iter']
+        seconds['iteration'] = per_iteration(own, f'sinkhorn n_iter={k1}',
+                                             f'sinkhorn n_iter={k2}', k1, k2)
+        # Ratios of samples of the same round, where the machine load was
+        # about the same for both.
+        base = own['two convolutions']
+        per_round = dict(own)
+        per_round['iteration'] = [
+            (t2 - t1) / (k2 - k1) for t1, t2 in
+            zip(own[f'sinkhorn n_iter={k1}'], own[f'sinkhorn n_iter={k2}'])]
+        ratios = {name: statistics.median(t / t0 for t, t0 in zip(times, base))
+                  for name, times in per_round.items()}
+        case.update(seconds=seconds, samples=own, ratio_to_baseline=ratios)
+    return cases
 
 
 def print_iteration(results):
@@ -193,8 +255,9 @@ def print_iteration(results):
               f'{"x".join(map(str, r["fft_shape"])):>11}'
               f'{1e3 * s["two convolutions"]:>14.2f}{1e3 * s["step"]:>11.2f}'
               f'{q["step"]:>12.2f}{1e3 * s["iteration"]:>11.2f}{q["iteration"]:>12.2f}')
-    print('  iter: (T(n_iter=k2) - T(n_iter=k1)) / (k2 - k1) of full sinkhorn calls, '
-          'paired per round; step: _Problem.step alone')
+    print('  iter: (T(n_iter=k2) - T(n_iter=k1)) / (k2 - k1) of full sinkhorn calls; '
+          'step: _Problem.step alone; [ms]: medians over rounds, ratios: medians of '
+          'the ratios within a round')
 
 
 # -- part 2: POT --------------------------------------------------------------
@@ -208,8 +271,9 @@ def bench_pot(n, repeats):
     a_np, b_np = a.flatten().numpy(), b.flatten().numpy()
     eps = POT_EPS
 
-    def pot(solver, k):
-        return lambda: solver(a_np, b_np, M, eps, numItermax=k, stopThr=0, warn=False)
+    def pot(solver, k, **options):
+        return lambda: solver(a_np, b_np, M, eps, numItermax=k, stopThr=0, warn=False,
+                              **options)
 
     def ours(method, k):
         return lambda: sinkhorn(a, b, cost, eps, n_iter=k, method=method)
@@ -221,7 +285,7 @@ def bench_pot(n, repeats):
     # take a large fraction of a second per iteration at 64 x 64.
     counts = {'POT sinkhorn': (10, 110), 'POT sinkhorn_log': (1, 5),
               'ours fft': (10, 110), 'ours separable': (10, 110), 'ours dense': (1, 5)}
-    calls = {'POT sinkhorn': lambda k: pot(ot.bregman.sinkhorn_knopp, k),
+    calls = {'POT sinkhorn': lambda k: pot(ot.sinkhorn, k, method='sinkhorn'),
              'POT sinkhorn_log': lambda k: pot(ot.bregman.sinkhorn_log, k),
              'ours fft': lambda k: ours('fft', k),
              'ours separable': lambda k: ours('separable', k),
@@ -270,6 +334,32 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
+def _reset_peak_rss():
+    """Restart the peak RSS count (Linux); False where that is not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes(reset):
+    """Peak RSS since `_reset_peak_rss`, or of the process's whole life.
+
+    ``ru_maxrss`` is not reset by ``clear_refs`` and, on Linux, inherits
+    the RSS of the parent forked before ``exec``: a child of a benchmark
+    holding 1.4 GB reported 1 GB more than it used. ``VmHWM`` is the peak
+    of this process's own memory map.
+    """
+    if reset:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def memory_child(spec):
     """Forward and backward of one configuration; runs in a fresh process."""
     n, n_iter, gradient = spec['size'], spec['n_iter'], spec['gradient']
@@ -287,28 +377,30 @@ def memory_child(spec):
         return t
 
     rss_before = _rss_bytes()
-    try:
-        # Linux: reset the peak RSS so that it covers the call only.
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-    except OSError:
-        pass
+    reset = _reset_peak_rss()
     start = time.perf_counter()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         result = sinkhorn(a, b, cost, AUTHORS_EPS, n_iter=n_iter, gradient=gradient,
                           boundary=spec['boundary'], method='fft', **options)
     forward = time.perf_counter() - start
-    result.cost.sum().backward()
+    with warnings.catch_warnings():
+        # The capped adjoint solve warns that its gradient is approximate;
+        # this part measures memory, which the cap does not change.
+        warnings.filterwarnings('ignore', message='implicit gradient')
+        result.cost.sum().backward()
     backward = time.perf_counter() - start - forward
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes(reset)
+    ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if not bool(torch.isfinite(a.grad).all()):
         raise RuntimeError('non-finite gradient')
     return {'peak_rss_increase_bytes': peak - rss_before, 'rss_before_bytes': rss_before,
+            'peak_rss_source': 'VmHWM' if reset else 'ru_maxrss',
+            'ru_maxrss_increase_bytes': ru_maxrss - rss_before,
             'saved_for_backward_bytes': saved[0], 'forward_seconds': forward,
             'backward_seconds': backward}
 
 
-def bench_memory(n, boundary, adjoint_iter, iterations, fresh=True):
+def bench_memory(n, boundary, adjoint_iter, iterations, threads, fresh=True):
     """One fresh interpreter per configuration (``fresh``), or this process.
 
     A fresh process starts from an empty allocator, so its peak RSS is the
@@ -323,7 +415,8 @@ def bench_memory(n, boundary, adjoint_iter, iterations, fresh=True):
             if fresh:
                 out = subprocess.run(
                     [sys.executable, str(Path(__file__).resolve()), '--memory-child',
-                     json.dumps(spec)], capture_output=True, text=True, check=True)
+                     json.dumps(spec), '--threads', str(threads or 0)],
+                    capture_output=True, text=True, check=True)
                 measured = json.loads(out.stdout.strip().splitlines()[-1])
             else:
                 measured = memory_child(spec)
@@ -336,8 +429,10 @@ def bench_memory(n, boundary, adjoint_iter, iterations, fresh=True):
 def print_memory(results):
     n = results[0]['size']
     unit = results[0]['image_bytes']
+    where = 'fresh process each' if results[0]['fresh_process'] else 'in one process'
     print(f'Part 3. Memory of forward + backward at {n}x{n} (batch 1, float32, FFT '
-          f'engine, AuthorsCost, {results[0]["boundary"]} boundary), fresh process each')
+          f'engine, AuthorsCost, eps={AUTHORS_EPS:g}, {results[0]["boundary"]} boundary), '
+          f'{where}')
     print(f'  n * 4 B = {unit / 2 ** 20:.2f} MiB (one image); a dense n^2 float32 '
           f'matrix would be {results[0]["dense_matrix_bytes"] / 2 ** 30:.4g} GiB')
     print(f'{"gradient":>10}{"n_iter":>8}{"peak RSS +[MiB]":>17}{"/ (n*4 B)":>11}'
@@ -347,6 +442,8 @@ def print_memory(results):
         print(f'{r["gradient"]:>10}{r["n_iter"]:>8}{peak / 2 ** 20:>17.1f}'
               f'{peak / unit:>11.1f}{saved / 2 ** 20:>13.1f}{saved / unit:>11.1f}'
               f'{r["forward_seconds"]:>9.2f}{r["backward_seconds"]:>9.2f}')
+    print(f'  peak RSS +: peak RSS during the call ({results[0]["peak_rss_source"]}) minus '
+          'RSS before it; saved: bytes of the tensors autograd packed for backward')
     print(f'  implicit: adjoint fixed point capped at max_iter={results[-1]["adjoint_iter"]} '
           'iterations (the memory does not depend on it, the backward time does)')
 
@@ -385,8 +482,8 @@ def _reference(a, b, cost, eps, tol, continue_tol, max_iter):
     At small eps Sinkhorn crosses long plateaus on which the residual
     hardly moves; the solver takes them for round-off and stops. Warm
     started fixed-count runs go on until the marginal error is below
-    ``continue_tol`` (the transport cost converges about quadratically
-    faster than the marginals) or ``max_iter`` iterations in all.
+    ``continue_tol`` (the transport cost converges much faster than the
+    marginals) or ``max_iter`` iterations in all.
     """
     row = _solve(a, b, cost, eps, 'dense', tol, max_iter)
     result = None
@@ -429,7 +526,8 @@ def bench_accuracy(n, eps_values, reference_tol, continue_tol, max_iter):
             row['dense']['relative_gap_to_emd'] = (reference - emd) / emd
             rows.append(row)
         results.append({'cost': name, 'repr': repr(cost), 'separable': cost.separable,
-                        'size': n, 'emd': emd, 'rows': rows})
+                        'size': n, 'emd': emd, 'reference_tol': reference_tol,
+                        'continue_tol': continue_tol, 'rows': rows})
     return results
 
 
@@ -451,7 +549,8 @@ def print_accuracy(results):
         for row in r['rows']:
             dense, fft = row['dense'], row['fft']
             line = (f'{row["eps"]:>7g}{row["max_cost_over_eps"]:>7.0f}{dense["cost"]:>10.6f}'
-                    f'{dense["n_iter"]:>7}{dense["marginal_error"]:>9.1e}{r["emd"]:>10.6f}{dense["relative_gap_to_emd"]:>17.2e}'
+                    f'{dense["n_iter"]:>7}{dense["marginal_error"]:>9.1e}{r["emd"]:>10.6f}'
+                    f'{dense["relative_gap_to_emd"]:>17.2e}'
                     f'{fft["relative_error"]:>10.1e}{fft["marginal_error"]:>10.1e}'
                     f'{fft["warning"]:>18}')
             if sep:
@@ -459,11 +558,50 @@ def print_accuracy(results):
                 line += (f'{s["relative_error"]:>10.1e}{s["marginal_error"]:>10.1e}'
                          f'{s["warning"]:>10}')
             print(line)
-    print('  dense: method=\'dense\' at tol 1e-9, continued by warm-started runs where it '
-          'stopped early (iters: iterations in all)')
+    print(f'  dense: method=\'dense\' at tol {first["reference_tol"]:g}, continued by '
+          f'warm-started runs to marginal error {first["continue_tol"]:g} where it stopped '
+          'early (iters: iterations in all); fft, separable: tol '
+          f'{first["reference_tol"]:g} as a user would run them')
     print('  err: |cost - dense| / dense; marg: relative L1 marginal error; warn: '
           'RuntimeWarning raised (accuracy: FFT kernel below round-off, '
           'no-conv: tolerance not reached)')
+
+
+def run(args, blas_threads):
+    """All parts selected in ``args``; prints their tables."""
+    report = {
+        'benchmark': 'bench_sinkhorn',
+        'machine': {'cpus': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
+                    'blas_threads': blas_threads,
+                    'processor': platform.processor(), 'python': platform.python_version()},
+        'versions': {'torch': torch.__version__, 'odl': odl.__version__,
+                     'pot': ot.__version__, 'numpy': np.__version__},
+        'settings': vars(args),
+    }
+    if 1 in args.parts:
+        results = bench_iteration([(n, batch, boundary) for n in args.sizes
+                                   for batch in args.batches
+                                   for boundary in args.boundaries], args.repeats)
+        report['iteration'] = results
+        print_iteration(results)
+        print()
+    if 2 in args.parts:
+        report['pot'] = [bench_pot(n, args.pot_repeats) for n in args.pot_sizes]
+        print_pot(report['pot'])
+        print()
+    if 3 in args.parts:
+        report['memory'] = bench_memory(args.memory_size, args.memory_boundary,
+                                        args.adjoint_iter, args.memory_iters,
+                                        args.threads, fresh=not args.quick)
+        print_memory(report['memory'])
+        print()
+    if 4 in args.parts:
+        report['accuracy'] = bench_accuracy(args.accuracy_size, args.accuracy_eps,
+                                            args.reference_tol, args.continue_tol,
+                                            args.max_iter)
+        print_accuracy(report['accuracy'])
+        print()
+    return report
 
 
 def main(argv=None):
@@ -472,14 +610,14 @@ def main(argv=None):
                         help='grids of part 1')
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 8])
     parser.add_argument('--boundaries', nargs='+', default=['periodic', 'zero'])
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--pot-sizes', type=int, nargs='+', default=[32, 64])
     parser.add_argument('--pot-repeats', type=int, default=3)
     parser.add_argument('--memory-size', type=int, default=512)
     parser.add_argument('--memory-boundary', default='zero')
     parser.add_argument('--memory-iters', type=int, nargs='+', default=[10, 50])
     parser.add_argument('--adjoint-iter', type=int, default=20)
-    parser.add_argument('--accuracy-size', type=int, default=16)
+    parser.add_argument('--accuracy-size', type=int, default=24)
     parser.add_argument('--accuracy-eps', type=float, nargs='+', default=list(ACCURACY_EPS))
     parser.add_argument('--reference-tol', type=float, default=1e-9)
     parser.add_argument('--continue-tol', type=float, default=1e-6,
@@ -496,51 +634,17 @@ def main(argv=None):
     parser.add_argument('--memory-child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    blas_threads = None
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        blas_threads = limit_blas_threads(args.threads)
-    if args.memory_child:
-        print(json.dumps(memory_child(json.loads(args.memory_child))))
-        return None
     if args.quick:
         args.sizes, args.batches, args.repeats = [16], [1, 2], 1
         args.pot_sizes, args.pot_repeats = [8], 1
         args.memory_size, args.memory_iters, args.accuracy_size = 16, [2, 4], 8
         args.accuracy_eps, args.max_iter = [1e-1, 1e-2], 100
 
-    report = {
-        'benchmark': 'bench_sinkhorn',
-        'machine': {'cpus': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
-                    'blas_threads': blas_threads,
-                    'processor': platform.processor(), 'python': platform.python_version()},
-        'versions': {'torch': torch.__version__, 'odl': odl.__version__,
-                     'pot': ot.__version__, 'numpy': np.__version__},
-        'settings': vars(args),
-    }
-    if 1 in args.parts:
-        results = [bench_iteration(n, batch, boundary, args.repeats)
-                   for n in args.sizes for batch in args.batches
-                   for boundary in args.boundaries]
-        report['iteration'] = results
-        print_iteration(results)
-        print()
-    if 2 in args.parts:
-        report['pot'] = [bench_pot(n, args.pot_repeats) for n in args.pot_sizes]
-        print_pot(report['pot'])
-        print()
-    if 3 in args.parts:
-        report['memory'] = bench_memory(args.memory_size, args.memory_boundary,
-                                        args.adjoint_iter, args.memory_iters,
-                                        fresh=not args.quick)
-        print_memory(report['memory'])
-        print()
-    if 4 in args.parts:
-        report['accuracy'] = bench_accuracy(args.accuracy_size, args.accuracy_eps,
-                                            args.reference_tol, args.continue_tol,
-                                            args.max_iter)
-        print_accuracy(report['accuracy'])
-        print()
+    with thread_limit(args.threads) as blas_threads:
+        if args.memory_child:
+            print(json.dumps(memory_child(json.loads(args.memory_child))))
+            return None
+        report = run(args, blas_threads)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -27,3 +27,41 @@ def test_bench_bridge_smoke(tmp_path, capsys):
     assert ray['ratio_to_baseline']['astra direct'] == 1.0
     assert all(t > 0 for r in report['results'] for t in r['seconds'].values())
     assert 'median [ms]' in capsys.readouterr().out
+
+
+def test_bench_sinkhorn_smoke(tmp_path, capsys):
+    output = tmp_path / 'sinkhorn.json'
+    load('bench_sinkhorn').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    assert report['benchmark'] == 'bench_sinkhorn'
+    assert {'torch', 'odl', 'pot'} <= set(report['versions'])
+    iteration = report['iteration']
+    assert {(r['batch'], r['boundary']) for r in iteration} == {
+        (1, 'periodic'), (1, 'zero'), (2, 'periodic'), (2, 'zero')}
+    for r in iteration:
+        assert set(r['seconds']) >= {'two convolutions', 'step', 'iteration'}
+        assert r['ratio_to_baseline']['two convolutions'] == 1.0
+        assert r['max_cost_over_eps'] < 13
+    pot = report['pot'][0]
+    assert set(pot['seconds']) == {'POT sinkhorn', 'POT sinkhorn_log', 'ours fft',
+                                   'ours separable', 'ours dense'}
+    assert pot['speedup_over_pot_sinkhorn']['POT sinkhorn'] == 1.0
+    memory = report['memory']
+    assert {(r['gradient'], r['n_iter']) for r in memory} == {
+        ('unrolled', 2), ('unrolled', 4), ('implicit', 2), ('implicit', 4)}
+    saved = {(r['gradient'], r['n_iter']): r['saved_for_backward_bytes'] for r in memory}
+    assert saved['unrolled', 4] > saved['unrolled', 2]
+    assert saved['implicit', 4] == saved['implicit', 2]
+    accuracy = report['accuracy']
+    assert [r['cost'] for r in accuracy] == ['SaturatingCost', 'SquaredEuclideanCost']
+    for r in accuracy:
+        assert r['emd'] > 0
+        for row in r['rows']:
+            assert {'dense', 'fft'} <= set(row)
+            assert row['fft']['relative_error'] >= 0
+            assert ('separable' in row) == r['separable']
+    # At max C / eps = 10 the FFT engine is exact and silent.
+    assert accuracy[1]['rows'][0]['fft']['relative_error'] < 1e-6
+    assert accuracy[1]['rows'][0]['fft']['warning'] == '-'
+    out = capsys.readouterr().out
+    assert all(f'Part {k}.' in out for k in (1, 2, 3, 4))

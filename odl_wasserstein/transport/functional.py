@@ -236,7 +236,7 @@ class WassersteinDistance(odl.functionals.Functional):
         engine = self._engines.get(eps)
         if engine is None:
             engine = _choose_engine(self.cost, eps, self.boundary, self.method,
-                                    torch.float64, 'cpu')
+                                    torch.float64, self._target_mass.device)
             self._engines[eps] = engine
         return engine
 
