@@ -174,6 +174,15 @@ class AstraKernel:
         self._slot_lock = threading.Lock()
         self._cuda_ops = {}
 
+    def __getstate__(self):
+        # ASTRA objects live in this process only: pickle the description
+        # and rebuild them on unpickling (DataLoader workers, torchrun).
+        return {'vol_space': self.vol_space, 'geometry': self.geometry,
+                'proj_type': self.proj_type, 'num_threads': self.num_threads}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
     def _acquire_slot(self):
         try:
             return self._slots.get_nowait()

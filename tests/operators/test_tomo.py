@@ -163,3 +163,14 @@ def test_cuda_projection_stays_on_gpu_and_matches_cpu():
     back_cpu = op.transpose_batch(y_cpu)
     assert back_gpu.is_cuda
     assert float((back_gpu.cpu() - back_cpu).norm() / back_cpu.norm()) < 2e-2
+
+
+def test_ray_transform_pickles_for_dataloader_workers():
+    """ASTRA objects are rebuilt after unpickling (worker processes)."""
+    import pickle
+    space = reconstruction_space(24)
+    op = ray_transform(space, num_angles=6, normalize=True)
+    clone = pickle.loads(pickle.dumps(op))
+    x = torch.rand(3, 24, 24)
+    assert torch.equal(op.operator.forward_batch(x), clone.operator.forward_batch(x))
+    assert clone.scalar == op.scalar
