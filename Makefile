@@ -13,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,docs]'
 	touch $(STAMP)
 
-## demo: set up and run the main job (writes $(OUTPUT)/ct_demo.png and metrics.json)
+## demo: set up and run the main job, the flagship demo (writes $(OUTPUT)/reconstructions.png and metrics.json)
 demo: $(STAMP)
 	$(BIN)/odl-wasserstein demo --output $(OUTPUT)
 
@@ -28,6 +28,8 @@ docs: $(STAMP)
 ## bench: run the benchmarks (tables on stdout, JSON in benchmarks/results/)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
+	$(BIN)/python benchmarks/bench_sinkhorn.py
+	$(BIN)/python benchmarks/bench_lpd.py
 
 clean:
 	rm -rf doc/_build doc/auto_examples doc/api/generated doc/sg_execution_times.rst results benchmarks/results

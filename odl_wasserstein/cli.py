@@ -2,27 +2,99 @@
 
 Subcommands:
 
-- ``demo``: CT reconstruction of a phantom with the classical baselines
-  (`odl_wasserstein.demo.ct_demo`); writes a figure and a metrics JSON.
+- ``demo``: the flagship demo (`odl_wasserstein.experiments.learned_ct.flagship_demo`):
+  learned primal-dual trained with MSE and with the Wasserstein loss on
+  misaligned rings at 128 x 128, evaluated against FBP and TV on held-out
+  samples; writes a figure and a metrics JSON.
+- ``train CONFIG``: train the network of a configuration (a shipped name or
+  a TOML file), with ``--set section.key=value`` overrides and
+  ``--resume``; under ``torchrun`` on several processes.
+- ``evaluate RUN [RUN ...]``: evaluate trained runs and the baselines on
+  held-out samples.
+- ``configs``: list the shipped configurations.
 """
 
 import argparse
+import ast
 import sys
+from pathlib import Path
 
-__all__ = ('main',)
+__all__ = ('main', 'build_parser', 'parse_overrides')
+
+
+def parse_overrides(items):
+    """Turn ``['train.steps=10', 'data.size=64']`` into nested overrides.
+
+    Values are read as Python literals (numbers, strings in quotes, lists,
+    ``None``, ``True``) and otherwise kept as strings.
+
+    Examples
+    --------
+    >>> parse_overrides(['train.steps=10', 'loss.name=mse', 'train.betas=[0.5, 0.9]'])
+    {'train': {'steps': 10, 'betas': [0.5, 0.9]}, 'loss': {'name': 'mse'}}
+    >>> parse_overrides(['steps=10'])
+    Traceback (most recent call last):
+        ...
+    ValueError: --set expects section.key=value, e.g. train.steps=100, got 'steps=10'
+    """
+    overrides = {}
+    for item in items or ():
+        key, sep, raw = item.partition('=')
+        section, dot, name = key.strip().partition('.')
+        if not (sep and dot and section and name):
+            raise ValueError(f'--set expects section.key=value, e.g. train.steps=100, '
+                             f'got {item!r}')
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        overrides.setdefault(section, {})[name] = value
+    return overrides
 
 
 def _demo(args):
-    from odl_wasserstein.demo import ct_demo
+    from odl_wasserstein.experiments.learned_ct import flagship_demo, format_report
 
-    metrics = ct_demo(args.output, size=args.size, num_angles=args.num_angles,
-                      noise_level=args.noise_level, tv_alpha=args.tv_alpha,
-                      tv_iterations=args.tv_iterations, seed=args.seed)
-    print(f'{"method":<8}{"PSNR [dB]":>10}{"SSIM":>8}{"time [s]":>10}')
-    for name, m in metrics['methods'].items():
-        print(f'{name:<8}{m["psnr"]:>10.2f}{m["ssim"]:>8.3f}{m["seconds"]:>10.2f}')
-    print(f'wrote {args.output}/ct_demo.png and {args.output}/metrics.json')
-    return metrics
+    report = flagship_demo(args.output, steps=args.steps, n_samples=args.samples,
+                           progress=not args.quiet,
+                           resume=False if args.restart else 'auto')
+    print(format_report(report))
+    print(f'wrote {args.output}/reconstructions.png and {args.output}/metrics.json')
+    return report
+
+
+def _train(args):
+    from odl_wasserstein.config import load_config
+    from odl_wasserstein.experiments.learned_ct import train
+
+    config = load_config(args.config, parse_overrides(args.set))
+    output = Path(args.output or Path('results') / config.name)
+    result = train(config, output, resume=args.resume, progress=not args.quiet)
+    state = 'interrupted at' if result.interrupted else 'finished at'
+    print(f'{config.name}: {state} step {result.step}; checkpoint {result.checkpoint}')
+    return result
+
+
+def _evaluate(args):
+    from odl_wasserstein.experiments.learned_ct import evaluate, format_report
+
+    runs = {}
+    for run in args.runs:
+        label, sep, folder = run.partition('=')
+        label, folder = (label, folder) if sep else (Path(run).name, run)
+        runs[label] = Path(folder)
+    report = evaluate(runs, args.output, n_samples=args.samples,
+                      baselines=not args.no_baselines)
+    print(format_report(report))
+    print(f'wrote {args.output}/reconstructions.png and {args.output}/metrics.json')
+    return report
+
+
+def _configs(args):
+    from odl_wasserstein.config import available_configs
+
+    for name in available_configs():
+        print(name)
 
 
 def build_parser():
@@ -32,21 +104,51 @@ def build_parser():
         description='Optimal transport and adversarial learning for inverse '
                     'problems with ODL.')
     commands = parser.add_subparsers(dest='command', required=True)
+
     demo = commands.add_parser(
-        'demo', help='reconstruct a CT phantom with FBP and TV; write a figure '
-                     'and metrics')
+        'demo', help='train learned primal-dual with MSE and Wasserstein loss on '
+                     'misaligned rings (128 x 128, CPU) and compare with FBP and TV')
     demo.add_argument('--output', default='results/demo',
                       help='output folder (default: %(default)s)')
-    demo.add_argument('--size', type=int, default=128, help='image side in pixels')
-    demo.add_argument('--num-angles', type=int, default=30, help='number of views')
-    demo.add_argument('--noise-level', type=float, default=0.05,
-                      help='noise std relative to mean |data|')
-    demo.add_argument('--tv-alpha', type=float, default=3e-3,
-                      help='TV regularisation weight')
-    demo.add_argument('--tv-iterations', type=int, default=500,
-                      help='PDHG iterations')
-    demo.add_argument('--seed', type=int, default=0, help='noise seed')
+    demo.add_argument('--steps', type=int, default=None,
+                      help='training steps per model (default: the configurations\')')
+    demo.add_argument('--samples', type=int, default=None,
+                      help='held-out samples (default: the configurations\')')
+    demo.add_argument('--restart', action='store_true',
+                      help='start the runs afresh instead of continuing those in --output')
+    demo.add_argument('--quiet', action='store_true', help='no progress bars')
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser(
+        'train', help='train the network of a configuration',
+        description='Train the network of a configuration. Under torchrun, e.g. '
+                    '`torchrun --nproc_per_node 4 -m odl_wasserstein.cli train ...`, '
+                    'each process trains on its share of every step.')
+    train.add_argument('config', help='a shipped configuration (see `odl-wasserstein '
+                                      'configs`) or a .toml file')
+    train.add_argument('--set', action='append', metavar='SECTION.KEY=VALUE',
+                       help='override a setting, e.g. --set train.steps=100 (repeatable)')
+    train.add_argument('--output', default=None,
+                       help='run folder (default: results/<config name>)')
+    train.add_argument('--resume', action='store_true',
+                       help='continue the run in --output from its last checkpoint')
+    train.add_argument('--quiet', action='store_true', help='no progress bar')
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        'evaluate', help='evaluate trained runs and the baselines on held-out samples')
+    evaluate.add_argument('runs', nargs='+', metavar='[LABEL=]RUN',
+                          help='run folders written by `train` (label: folder name)')
+    evaluate.add_argument('--output', default='results/evaluation',
+                          help='output folder (default: %(default)s)')
+    evaluate.add_argument('--samples', type=int, default=None,
+                          help='held-out samples (default: the configuration\'s)')
+    evaluate.add_argument('--no-baselines', action='store_true',
+                          help='skip FBP and TV')
+    evaluate.set_defaults(run=_evaluate)
+
+    configs = commands.add_parser('configs', help='list the shipped configurations')
+    configs.set_defaults(run=_configs)
     return parser
 
 
@@ -55,13 +157,18 @@ def main(argv=None):
 
     Examples
     --------
-    >>> main(['--help'])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-        ...
-    SystemExit: 0
+    >>> main(['configs'])  # doctest: +ELLIPSIS
+    ct_ellipses_lpd_128
+    ct_rings_mse_128
+    ...
+    0
     """
-    args = build_parser().parse_args(argv)
-    args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        parser.exit(2, f'odl-wasserstein {args.command}: error: {error}\n')
     return 0
 
 

@@ -6,17 +6,31 @@
 - `ssim`: structural similarity with scikit-image's defaults, which the
   papers use: 7 x 7 uniform window, ``K1 = 0.01``, ``K2 = 0.03``, sample
   covariances, averaged over the windows that lie inside the image.
+- `transport_distance`: a shape-sensitive distance in pixels, the square
+  root of the debiased Sinkhorn divergence with the squared Euclidean cost
+  between the normalised images (an entropic W2). Unlike PSNR it sees how
+  far mass is from where it should be, not only how much differs.
+- `sliced_transport_distance`: the sliced Wasserstein-1 distance in pixels
+  between the normalised images, exact and fast at any image size (sorting,
+  no Sinkhorn iterations): the mean over directions of the 1-D transport
+  distance between the images' projections.
+- `peak_intensity`: a high quantile of the image, relative to the
+  reference's; smearing lowers it (Proposition 1 of the Wasserstein-loss
+  paper).
 
 Both are batched torch code: inputs ``(..., H, W)`` give one value per
 leading index. They accept tensors, NumPy arrays and ODL elements.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
 
 from odl_wasserstein.util import check_finite, to_tensor
 
-__all__ = ('psnr', 'ssim')
+__all__ = ('psnr', 'ssim', 'transport_distance', 'sliced_transport_distance',
+           'peak_intensity')
 
 
 def _pair(x, reference):
@@ -132,3 +146,136 @@ def ssim(x, reference, data_range=None, win_size=7, k1=0.01, k2=0.03):
     index = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
              / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
     return index.mean(dim=(-3, -2, -1)).reshape(batch_shape)
+
+
+def transport_distance(x, reference, eps=1.0, tol=1e-5):
+    """Entropic Wasserstein-2 distance in pixels between normalised images.
+
+    ``sqrt(S(x+, r+))`` with ``S`` the debiased Sinkhorn divergence
+    (`odl_wasserstein.transport.sinkhorn_divergence`) for the squared
+    Euclidean cost in pixel units, ``x+ = max(x, 0)`` normalised to unit
+    mass (mass differences are not measured here; compare means for that).
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+    eps : float, optional
+        Entropic blur in squared pixels (``sqrt(eps)`` pixels).
+    tol : float, optional
+        Sinkhorn tolerance.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, in pixels.
+
+    Examples
+    --------
+    A blob moved by 3 pixels is 3 pixels away:
+
+    >>> y, x = torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing='ij')
+    >>> blob = torch.exp(-((y - 12) ** 2 + (x - 8) ** 2) / 4)
+    >>> moved = torch.exp(-((y - 12) ** 2 + (x - 11) ** 2) / 4)
+    >>> round(float(transport_distance(moved, blob)), 2)
+    3.0
+    """
+    from odl_wasserstein.transport import SquaredEuclideanCost, sinkhorn_divergence
+
+    x, reference = _pair(x, reference)
+    batch = x.shape[:-2]
+    cost = SquaredEuclideanCost(tuple(x.shape[-2:]))
+    flat_x = x.clamp_min(0).reshape((-1,) + tuple(x.shape[-2:]))
+    flat_r = reference.clamp_min(0).reshape(flat_x.shape)
+    divergence = sinkhorn_divergence(flat_x.double(), flat_r.double(), cost, eps,
+                                     normalize=True, tol=tol)
+    return divergence.clamp_min(0).sqrt().to(x.dtype).reshape(batch)
+
+
+def sliced_transport_distance(x, reference, n_directions=64):
+    r"""Sliced Wasserstein-1 distance in pixels between normalised images.
+
+    For ``n_directions`` equispaced directions ``theta`` in ``[0, pi)``,
+    each image's pixel masses are projected onto the line of ``theta`` and
+    the exact 1-D transport distance ``int |F(s) - G(s)| ds`` between the
+    projections (``F``, ``G`` their cumulative distributions) is taken;
+    the result is the mean over directions. The images are ``max(x, 0)``
+    normalised to unit mass, so only where mass sits counts, not how much
+    there is. Exact, and ``O(n_directions * HW log HW)``, so it suits large
+    images where `transport_distance` needs many Sinkhorn iterations.
+
+    A translation by ``d`` pixels gives ``2 d / pi``: the mean of
+    ``d |cos(angle)|`` over directions.
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+    n_directions : int, optional
+        Number of projection directions.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, in pixels.
+
+    Examples
+    --------
+    A point moved by 10 pixels:
+
+    >>> point = torch.zeros(32, 32)
+    >>> point[5, 5] = 1
+    >>> moved = torch.roll(point, 10, dims=0)
+    >>> distance = sliced_transport_distance(moved, point, n_directions=360)
+    >>> round(float(distance), 2), round(20 / math.pi, 2)
+    (6.37, 6.37)
+    """
+    x, reference = _pair(x, reference)
+    if int(n_directions) != n_directions or n_directions < 1:
+        raise ValueError(f'`n_directions` must be a positive int, got {n_directions!r}')
+    batch, shape = x.shape[:-2], tuple(x.shape[-2:])
+    dtype = torch.float64
+    masses = []
+    for name, image in (('x', x), ('reference', reference)):
+        image = image.to(dtype).clamp_min(0).reshape((-1,) + shape).flatten(1)
+        total = image.sum(dim=1, keepdim=True)
+        if bool((total <= 0).any()):
+            raise ValueError(f'`{name}` has no positive mass in some image; the '
+                             'transport distance between normalised images needs it')
+        masses.append(image / total)
+    rows = torch.arange(shape[0], dtype=dtype, device=x.device)
+    cols = torch.arange(shape[1], dtype=dtype, device=x.device)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing='ij')).flatten(1)  # (2, HW)
+    angles = torch.arange(int(n_directions), dtype=dtype, device=x.device) * (
+        math.pi / n_directions)
+    directions = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (A, 2)
+    positions, order = torch.sort(directions @ grid, dim=1)  # (A, HW)
+    gaps = positions.diff(dim=1)  # (A, HW - 1)
+    difference = masses[0] - masses[1]  # (B, HW)
+    distances = []
+    for sorted_order, gap in zip(order, gaps):
+        cumulative = difference[:, sorted_order].cumsum(dim=1)[:, :-1]
+        distances.append((cumulative.abs() * gap).sum(dim=1))
+    result = torch.stack(distances, dim=1).mean(dim=1)
+    return result.to(x.dtype).reshape(batch)
+
+
+def peak_intensity(x, reference, quantile=0.999):
+    """High-quantile intensity of ``x`` relative to that of ``reference``.
+
+    1 for an image as peaked as the reference; a smeared image (the MSE
+    optimum under misalignment) has a lower value.
+
+    Examples
+    --------
+    >>> reference = torch.zeros(32, 32)
+    >>> reference[10:12, :] = 1
+    >>> float(peak_intensity(reference, reference))
+    1.0
+    >>> smeared = torch.nn.functional.avg_pool2d(reference[None], 5, 1, 2)[0]
+    >>> round(float(peak_intensity(smeared, reference)), 2)
+    0.4
+    """
+    x, reference = _pair(x, reference)
+    dims_x = x.reshape(x.shape[:-2] + (-1,))
+    dims_r = reference.reshape(dims_x.shape)
+    return (torch.quantile(dims_x, quantile, dim=-1)
+            / torch.quantile(dims_r, quantile, dim=-1))

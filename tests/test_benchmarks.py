@@ -65,3 +65,21 @@ def test_bench_sinkhorn_smoke(tmp_path, capsys):
     assert accuracy[1]['rows'][0]['fft']['warning'] == '-'
     out = capsys.readouterr().out
     assert all(f'Part {k}.' in out for k in (1, 2, 3, 4))
+
+
+def test_bench_lpd_smoke(tmp_path, capsys):
+    output = tmp_path / 'lpd.json'
+    load('bench_lpd').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    assert report['benchmark'] == 'bench_lpd'
+    assert {'torch', 'odl', 'astra'} <= set(report['versions'])
+    assert report['machine']['torch_threads'] >= 1
+    (result,) = report['results']
+    assert result['baseline'] == 'odl.contrib OperatorModule'
+    assert set(result['seconds']) == {'odl.contrib OperatorModule', 'OperatorModule',
+                                      'OperatorModule + WassersteinLoss'}
+    assert all(t > 0 for t in result['seconds'].values())
+    assert all(v > 0 for v in result['steps_per_second'].values())
+    assert result['ratio_to_baseline']['odl.contrib OperatorModule'] == 1.0
+    assert result['gradient_relative_difference'] < 1e-3
+    assert 'steps/s' in capsys.readouterr().out

@@ -63,6 +63,17 @@ _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
+def _forget_pool_in_child():
+    # A forked child (e.g. a DataLoader worker) inherits the pool object but
+    # not its threads: submitting to it would wait forever.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _thread_pool():
     global _POOL
     with _POOL_LOCK:

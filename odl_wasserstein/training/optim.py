@@ -1,0 +1,263 @@
+"""Optimiser specifications and learning-rate schedules of the `Trainer`.
+
+A recipe describes each of its optimisers with an `OptimizerSpec`: which
+parameters, the Adam hyperparameters, the learning-rate schedule and the
+gradient-norm clipping. The `Trainer` builds the ``torch.optim.Adam``
+instances and an `LRSchedule` for each.
+
+Schedules are functions of the *trainer step* (the number of completed
+training steps), not of the number of updates an optimiser has made: a
+WGAN critic updated ``n_critic`` times per step and a generator updated
+once follow the same curve over ``max_steps``. The learning-rate recipe of
+Adler et al. (2017), REFERENCE_SETTINGS section 1, is
+``OptimizerSpec('model', lr=1e-3, betas=(0.9, 0.99), schedule='cosine',
+clip_grad_norm=1.0)``; the WGAN recipes of sections 3-5 use
+``betas=(0.5, 0.9)`` and ``schedule='constant'`` (or ``'linear'`` decay
+after a given step for the cycleGAN deconvolution setting).
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule')
+
+SCHEDULES = ('cosine', 'constant', 'linear')
+
+
+def lr_factor(schedule, step, max_steps, decay_start=0):
+    """Factor of the base learning rate used by the step with index ``step``.
+
+    Parameters
+    ----------
+    schedule : {'cosine', 'constant', 'linear'}
+        ``'cosine'``: ``(1 + cos(pi * step / max_steps)) / 2``, from 1 at
+        step 0 to 0 at ``max_steps`` (TensorFlow's ``cosine_decay``, which
+        the authors of the Wasserstein-loss paper use).
+        ``'constant'``: 1. ``'linear'``: 1 up to ``decay_start``, then a
+        straight line to 0 at ``max_steps``.
+    step : int
+        Index of the step, 0 for the first one.
+    max_steps : int
+        Length of the run.
+    decay_start : int, optional
+        First step of the linear decay.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> lr_factor('cosine', 0, 100), lr_factor('cosine', 50, 100)
+    (1.0, 0.5)
+    >>> lr_factor('cosine', 100, 100)
+    0.0
+    >>> lr_factor('linear', 40, 200, decay_start=40), lr_factor('linear', 120, 200, decay_start=40)
+    (1.0, 0.5)
+    """
+    _check_schedule(schedule)
+    if schedule == 'constant':
+        return 1.0
+    if schedule == 'cosine':
+        progress = min(max(step / max_steps, 0.0), 1.0)
+        # cos(pi) is -1 + 1.2e-16 in floating point; the run ends at exactly 0.
+        return 0.0 if progress == 1.0 else 0.5 * (1.0 + math.cos(math.pi * progress))
+    if step < decay_start:
+        return 1.0
+    return max(0.0, (max_steps - step) / (max_steps - decay_start))
+
+
+def _check_schedule(schedule):
+    if schedule not in SCHEDULES:
+        raise ValueError(f'`schedule` must be one of {SCHEDULES}, got {schedule!r}')
+
+
+@dataclass
+class OptimizerSpec:
+    """What one optimiser updates and how (Adam, schedule, clipping).
+
+    Parameters
+    ----------
+    params : str, sequence of str, `torch.nn.Module` or iterable of tensors
+        The parameters: names of modules of the recipe (keys of
+        ``recipe.modules``), a module, or the tensors themselves. The
+        parameters of one spec must not appear in another.
+    lr : float, optional
+        Base learning rate.
+    betas : (float, float), optional
+        Adam's moment decay rates.
+    weight_decay : float, optional
+        Adam's (L2) weight decay.
+    eps : float, optional
+        Adam's denominator offset.
+    schedule : {'constant', 'cosine', 'linear'}, optional
+        See `lr_factor`; ``'cosine'`` decays to 0 over the run.
+    decay_start : int, optional
+        First step of the ``'linear'`` decay; must be below ``max_steps``.
+    clip_grad_norm : float or None, optional
+        Largest global 2-norm of the gradients of these parameters; larger
+        gradients are scaled down before the update. None: no clipping (the
+        norm is still computed and logged).
+
+    Examples
+    --------
+    >>> spec = OptimizerSpec('model', lr=1e-3, betas=(0.9, 0.99),
+    ...                      schedule='cosine', clip_grad_norm=1.0)
+    >>> spec.lr, spec.schedule
+    (0.001, 'cosine')
+    >>> OptimizerSpec('critic', lr=-1.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: `lr` must be a positive number, got -1.0
+    """
+
+    params: object
+    lr: float = 1e-3
+    betas: tuple = (0.9, 0.999)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+    schedule: str = 'constant'
+    decay_start: int = 0
+    clip_grad_norm: float = None
+
+    def __post_init__(self):
+        if not (_is_real(self.lr) and self.lr > 0):
+            raise ValueError(f'`lr` must be a positive number, got {self.lr!r}')
+        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
+        if betas is None or len(betas) != 2 or not all(
+                _is_real(b) and 0 <= b < 1 for b in betas):
+            raise ValueError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
+        self.betas = (float(betas[0]), float(betas[1]))
+        if not (_is_real(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(
+                f'`weight_decay` must be a non-negative number, got {self.weight_decay!r}')
+        if not (_is_real(self.eps) and self.eps > 0):
+            raise ValueError(f'`eps` must be a positive number, got {self.eps!r}')
+        _check_schedule(self.schedule)
+        if not (isinstance(self.decay_start, numbers.Integral) and self.decay_start >= 0):
+            raise ValueError(
+                f'`decay_start` must be a non-negative integer, got {self.decay_start!r}')
+        if self.clip_grad_norm is not None and not (
+                _is_real(self.clip_grad_norm) and self.clip_grad_norm > 0):
+            raise ValueError('`clip_grad_norm` must be a positive number or None, got '
+                             f'{self.clip_grad_norm!r}')
+
+    def resolve_params(self, modules):
+        """Return the list of parameters this spec names.
+
+        Parameters
+        ----------
+        modules : dict
+            ``name -> torch.nn.Module``, the recipe's modules.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Parameters in a fixed order (that of ``module.parameters()``),
+            without duplicates; checkpoints of the optimiser depend on it.
+
+        Examples
+        --------
+        >>> modules = {'model': torch.nn.Linear(2, 3)}
+        >>> [tuple(p.shape) for p in OptimizerSpec('model').resolve_params(modules)]
+        [(3, 2), (3,)]
+        """
+        spec = self.params
+        if isinstance(spec, str):
+            spec = [spec]
+        if isinstance(spec, torch.nn.Module):
+            params = list(spec.parameters())
+        elif isinstance(spec, (list, tuple)) and spec and all(isinstance(s, str) for s in spec):
+            params = []
+            for name in spec:
+                if name not in modules:
+                    raise ValueError(
+                        f'`params` names the module {name!r}, which the recipe does not '
+                        f'have; its modules are {sorted(modules)}')
+                params.extend(modules[name].parameters())
+        else:
+            try:
+                params = list(spec)
+            except TypeError:
+                raise TypeError(
+                    '`params` must be a module name, a list of module names, a '
+                    f'torch.nn.Module or an iterable of tensors, got {type(spec).__name__}'
+                ) from None
+            if not all(isinstance(p, torch.Tensor) for p in params):
+                raise TypeError('`params` must hold only tensors when it is an iterable')
+        unique, seen = [], set()
+        for p in params:
+            if id(p) not in seen:
+                seen.add(id(p))
+                unique.append(p)
+        trainable = [p for p in unique if p.requires_grad]
+        if not trainable:
+            raise ValueError(f'`params` {self.params!r} holds no trainable parameters '
+                             '(requires_grad=True)')
+        return trainable
+
+    def hyperparameters(self):
+        """The settings stored with a checkpoint, as a plain dict."""
+        return {'lr': float(self.lr), 'betas': self.betas,
+                'weight_decay': float(self.weight_decay), 'eps': float(self.eps),
+                'schedule': self.schedule, 'decay_start': int(self.decay_start),
+                'clip_grad_norm': (None if self.clip_grad_norm is None
+                                   else float(self.clip_grad_norm))}
+
+
+def _is_real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class LRSchedule:
+    """Sets the learning rates of an optimiser for each trainer step.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        Its current ``lr`` values are taken as the base rates.
+    schedule : {'cosine', 'constant', 'linear'}
+    max_steps : int
+    decay_start : int, optional
+
+    Examples
+    --------
+    >>> opt = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    >>> sched = LRSchedule(opt, 'cosine', max_steps=10)
+    >>> sched.set_step(5)
+    >>> opt.param_groups[0]['lr']
+    0.0005
+    """
+
+    def __init__(self, optimizer, schedule, max_steps, decay_start=0):
+        _check_schedule(schedule)
+        if schedule == 'linear' and not 0 <= decay_start < max_steps:
+            raise ValueError(f'`decay_start` must be in [0, max_steps={max_steps}) for the '
+                             f"'linear' schedule, got {decay_start}")
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.max_steps = max_steps
+        self.decay_start = decay_start
+        self.base_lrs = [float(group['lr']) for group in optimizer.param_groups]
+        self.step = 0
+        self.set_step(0)
+
+    def set_step(self, step):
+        """Set the rates used by the step with index ``step``."""
+        factor = lr_factor(self.schedule, step, self.max_steps, self.decay_start)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group['lr'] = base * factor
+        self.step = step
+
+    def state_dict(self):
+        """Schedule settings and position (plain Python values)."""
+        return {'schedule': self.schedule, 'max_steps': self.max_steps,
+                'decay_start': self.decay_start, 'base_lrs': list(self.base_lrs),
+                'step': self.step}
+
+    def load_state_dict(self, state):
+        """Restore the position; the current settings and base rates stay."""
+        self.set_step(int(state['step']))
