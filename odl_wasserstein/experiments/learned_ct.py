@@ -448,9 +448,9 @@ def _figure(samples, outputs, methods, path):
     columns = 2 + len(labels)
     figure = Figure(figsize=(2.4 * columns, 2.5 * rows + 0.3), layout='constrained')
     axes = np.atleast_2d(figure.subplots(rows, columns, squeeze=False))
-    # Rings have value 1 and 2 only where they cross: scale to 1 so that
-    # the rings, not the crossings, set the grey levels.
-    vmax = float(torch.quantile(samples['target'][:rows].flatten(), 0.999))
+    # The grey scale is the data range of the metrics, [0, 1] (rings have
+    # value 1, and 2 only where they cross).
+    vmax = 1.0
     for row in range(rows):
         _show(axes[row, 0], samples['target'][row, 0], 'Phantom (target)', vmax)
         _show(axes[row, 1], samples['shifted'][row, 0], 'Translated phantom (data)', vmax)

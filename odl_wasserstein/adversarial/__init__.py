@@ -1,0 +1,12 @@
+"""Adversarial (WGAN-type) training components.
+
+- `odl_wasserstein.adversarial.penalties`: random interpolates and the
+  critic gradient penalties: two-sided (Gulrajani et al.), one-sided
+  (Petzka et al.) and the Wasserstein-ground-metric penalty of Dukler et
+  al. (2019), with its graph-Laplacian norm `ground_metric_norm2`.
+"""
+
+from .penalties import *
+
+__all__ = ()
+__all__ += penalties.__all__
