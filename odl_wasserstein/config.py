@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from odl_wasserstein.util import check_int
+
 __all__ = (
     'DataConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'EvaluateConfig',
     'ExperimentConfig', 'load_config', 'available_configs', 'config_from_dict',
@@ -180,8 +182,7 @@ class ExperimentConfig:
 
 
 def _positive(name, value, minimum=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
+    check_int(value, name, minimum=minimum)
 
 
 def _one_of(name, value, choices):

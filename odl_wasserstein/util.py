@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 __all__ = (
+    'check_int',
     'to_tensor',
     'to_element',
     'torch_dtype',
@@ -229,3 +230,34 @@ def check_finite(tensor, name):
     """
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f'`{name}` contains NaN or infinite values')
+
+
+def check_int(value, name, minimum=0, allow_none=False):
+    """Return ``value`` as an int, or raise `ValueError` naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        An integer (not a bool) ``>= minimum``, or None if ``allow_none``.
+    name : str
+        Argument name used in the error message.
+    minimum : int, optional
+    allow_none : bool, optional
+
+    Examples
+    --------
+    >>> check_int(3, 'steps', minimum=1)
+    3
+    >>> check_int(None, 'every', allow_none=True) is None
+    True
+    >>> check_int(0, 'steps', minimum=1)
+    Traceback (most recent call last):
+        ...
+    ValueError: `steps` must be an int >= 1, got 0
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        none = ' or None' if allow_none else ''
+        raise ValueError(f'`{name}` must be an int >= {minimum}{none}, got {value!r}')
+    return int(value)

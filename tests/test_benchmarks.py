@@ -2,7 +2,10 @@
 
 import importlib.util
 import json
+import statistics
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
 
@@ -24,7 +27,11 @@ def test_bench_bridge_smoke(tmp_path, capsys):
     ray = cases['ray']
     assert set(ray['seconds']) >= {'astra direct', 'odl.contrib OperatorModule',
                                    'OperatorModule'}
-    assert ray['ratio_to_baseline']['astra direct'] == 1.0
+    for case in report['results']:
+        # Ratios are quotients of the medians with the case's baseline.
+        base = case['seconds'][case['baseline']]
+        for name, seconds in case['seconds'].items():
+            assert case['ratio_to_baseline'][name] == pytest.approx(seconds / base, rel=1e-12)
     assert all(t > 0 for r in report['results'] for t in r['seconds'].values())
     assert 'median [ms]' in capsys.readouterr().out
 
@@ -40,12 +47,18 @@ def test_bench_sinkhorn_smoke(tmp_path, capsys):
         (1, 'periodic'), (1, 'zero'), (2, 'periodic'), (2, 'zero')}
     for r in iteration:
         assert set(r['seconds']) >= {'two convolutions', 'step', 'iteration'}
-        assert r['ratio_to_baseline']['two convolutions'] == 1.0
+        # Ratios are medians of same-round quotients of the recorded samples.
+        base = r['samples']['two convolutions']
+        for name in ('two convolutions', 'step'):
+            expected = statistics.median(t / t0 for t, t0 in zip(r['samples'][name], base))
+            assert r['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
         assert r['max_cost_over_eps'] < 13
     pot = report['pot'][0]
     assert set(pot['seconds']) == {'POT sinkhorn', 'POT sinkhorn_log', 'ours fft',
                                    'ours separable', 'ours dense'}
-    assert pot['speedup_over_pot_sinkhorn']['POT sinkhorn'] == 1.0
+    for name, seconds in pot['seconds'].items():
+        assert pot['speedup_over_pot_sinkhorn'][name] == pytest.approx(
+            pot['seconds']['POT sinkhorn'] / seconds, rel=1e-12)
     memory = report['memory']
     assert {(r['gradient'], r['n_iter']) for r in memory} == {
         ('unrolled', 2), ('unrolled', 4), ('implicit', 2), ('implicit', 4)}
@@ -80,6 +93,11 @@ def test_bench_lpd_smoke(tmp_path, capsys):
                                       'OperatorModule + WassersteinLoss'}
     assert all(t > 0 for t in result['seconds'].values())
     assert all(v > 0 for v in result['steps_per_second'].values())
-    assert result['ratio_to_baseline']['odl.contrib OperatorModule'] == 1.0
+    baseline = result['samples'][result['baseline']]
+    for name, samples in result['samples'].items():
+        expected = statistics.median(t / t0 for t, t0 in zip(samples, baseline))
+        assert result['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
+        assert result['steps_per_second'][name] == pytest.approx(
+            1 / result['seconds'][name], rel=1e-12)
     assert result['gradient_relative_difference'] < 1e-3
     assert 'steps/s' in capsys.readouterr().out

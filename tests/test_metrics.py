@@ -69,7 +69,8 @@ def test_transport_distance_measures_displacement_in_pixels():
     # the standard deviations, sqrt(3 + 32/3) - sqrt(3) = 1.97, and at most
     # moving each third by 4 px, sqrt(32/3) = 3.27.
     smeared = (blob(16, 6) + blob(16, 10) + blob(16, 14)) / 3
-    assert 1.95 < float(transport_distance(smeared, base)) < 3.27
+    distance = float(transport_distance(smeared, base))
+    assert 1.95 < distance < 3.27
 
 
 def test_peak_intensity_drops_when_smeared():

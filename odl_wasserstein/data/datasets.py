@@ -31,6 +31,7 @@ from odl_wasserstein.data.phantoms import (
     random_ellipse_parameters, random_ellipses, random_ring_parameters,
     random_rings_pair)
 from odl_wasserstein.torch import batched_function
+from odl_wasserstein.util import check_int
 
 __all__ = (
     'batch_generator',
@@ -41,13 +42,6 @@ __all__ = (
 )
 
 _SPLITS = {'train': 0, 'validation': 1}
-
-
-def _check_index(value, name, minimum=0):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < minimum):
-        raise ValueError(f'`{name}` must be an int >= {minimum}, got {value!r}')
-    return int(value)
 
 
 def _split_key(split):
@@ -89,8 +83,8 @@ def batch_generator(seed, index, split='train'):
     >>> bool(torch.equal(a, b)), bool(torch.equal(a, c))
     (True, False)
     """
-    seed = _check_index(seed, 'seed')
-    index = _check_index(index, 'index')
+    seed = check_int(seed, 'seed')
+    index = check_int(index, 'index')
     sequence = np.random.SeedSequence(seed, spawn_key=(_split_key(split), index))
     state = int(sequence.generate_state(1, dtype=np.uint64)[0])
     return torch.Generator().manual_seed(state)
@@ -157,11 +151,11 @@ class SimulatedCTDataset(IterableDataset):
                 f'`noise_level` must be a non-negative number, got {noise_level!r}')
         self.operator = operator
         self.shape = tuple(operator.domain.shape)
-        self.batch_size = _check_index(batch_size, 'batch_size', 1)
+        self.batch_size = check_int(batch_size, 'batch_size', 1)
         self.noise_level = float(noise_level)
-        self.seed = _check_index(seed, 'seed')
-        self.repeat = _check_index(repeat, 'repeat', 1)
-        self.start = _check_index(start, 'start')
+        self.seed = check_int(seed, 'seed')
+        self.repeat = check_int(repeat, 'repeat', 1)
+        self.start = check_int(start, 'start')
         self.rank = rank
         self.world_size = world_size
         self._stop = None
@@ -238,7 +232,7 @@ class SimulatedCTDataset(IterableDataset):
         dict
             ``{'data', 'target', 'shifted'}``, see the class notes.
         """
-        index = _check_index(index, 'index')
+        index = check_int(index, 'index')
         return self.generate(index // self.repeat, split)
 
     def batches(self, start=0, rank=0, world_size=1, num_workers=0, stop=None,
@@ -293,14 +287,14 @@ class SimulatedCTDataset(IterableDataset):
         >>> bool(torch.equal(item['data'], dataset.batch(11)['data']))
         True
         """
-        start = _check_index(start, 'start')
-        world_size = _check_index(world_size, 'world_size', 1)
-        rank = _check_index(rank, 'rank')
+        start = check_int(start, 'start')
+        world_size = check_int(world_size, 'world_size', 1)
+        rank = check_int(rank, 'rank')
         if rank >= world_size:
             raise ValueError(f'`rank` must be < world_size={world_size}, got {rank}')
-        num_workers = _check_index(num_workers, 'num_workers')
+        num_workers = check_int(num_workers, 'num_workers')
         if stop is not None:
-            stop = _check_index(stop, 'stop')
+            stop = check_int(stop, 'stop')
         _split_key(split)
         if num_workers == 0:
             if loader_kwargs:
@@ -478,8 +472,8 @@ def validation_set(dataset, n, seed=None):
     if not isinstance(dataset, SimulatedCTDataset):
         raise TypeError(
             f'`dataset` must be a SimulatedCTDataset, got {type(dataset).__name__}')
-    n = _check_index(n, 'n')
+    n = check_int(n, 'n')
     if seed is not None:
         dataset = copy.copy(dataset)
-        dataset.seed = _check_index(seed, 'seed')
+        dataset.seed = check_int(seed, 'seed')
     return [dataset.generate(index, 'validation') for index in range(n)]

@@ -32,7 +32,7 @@ import numbers
 import odl
 import torch
 
-from odl_wasserstein.util import check_finite, to_tensor, torch_dtype
+from odl_wasserstein.util import check_finite, check_int, to_tensor, torch_dtype
 
 __all__ = (
     'ellipses_phantom',
@@ -86,11 +86,7 @@ def _generator(generator):
 def _batch_size(batch_size):
     if batch_size is None:
         return 1
-    if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
-            or batch_size < 1):
-        raise ValueError(
-            f'`batch_size` must be a positive int or None, got {batch_size!r}')
-    return int(batch_size)
+    return check_int(batch_size, 'batch_size', minimum=1, allow_none=True)
 
 
 def _normalised_coordinates(n, device):

@@ -87,6 +87,7 @@ from odl_wasserstein.training.distributed import (
     mean_values)
 from odl_wasserstein.training.optim import LRSchedule, OptimizerSpec
 from odl_wasserstein.training.recipes import Recipe, overrides
+from odl_wasserstein.util import check_int
 
 __all__ = ('Trainer', 'FitResult', 'NonFiniteLossError', 'select_device', 'move_to_device',
            'seed_everything')
@@ -231,15 +232,6 @@ def seed_everything(seed):
     random.seed(seed)
 
 
-def _check_count(value, name, allow_none=False, minimum=1):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        none = ' or None' if allow_none else ''
-        raise ValueError(f'`{name}` must be an integer >= {minimum}{none}, got {value!r}')
-    return int(value)
-
-
 def _is_reiterable(data):
     try:
         return iter(data) is not data
@@ -343,13 +335,13 @@ class Trainer:
             raise TypeError(f'{type(recipe).__name__} has no `modules` dict; call '
                             'super().__init__(modules) in its __init__')
         self.recipe = recipe
-        self.max_steps = _check_count(max_steps, 'max_steps')
-        self.log_every = _check_count(log_every, 'log_every')
-        self.checkpoint_every = _check_count(checkpoint_every, 'checkpoint_every',
+        self.max_steps = check_int(max_steps, 'max_steps', minimum=1)
+        self.log_every = check_int(log_every, 'log_every', minimum=1)
+        self.checkpoint_every = check_int(checkpoint_every, 'checkpoint_every', minimum=1,
                                              allow_none=True)
-        self.keep_checkpoints = _check_count(keep_checkpoints, 'keep_checkpoints',
+        self.keep_checkpoints = check_int(keep_checkpoints, 'keep_checkpoints', minimum=1,
                                              allow_none=True)
-        self.num_workers = _check_count(num_workers, 'num_workers', minimum=0)
+        self.num_workers = check_int(num_workers, 'num_workers')
         if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
             raise TypeError(f'`seed` must be an integer, got {seed!r}')
         self.seed = int(seed)
@@ -383,8 +375,10 @@ class Trainer:
                 raise ValueError(f'`validation_data` was given but {type(recipe).__name__} '
                                  'does not implement `validation_step`')
         self.validation_data = validation_data
-        self.validate_every = _check_count(validate_every, 'validate_every', allow_none=True)
-        self.figure_every = _check_count(figure_every, 'figure_every', allow_none=True)
+        self.validate_every = check_int(validate_every, 'validate_every', minimum=1,
+                                        allow_none=True)
+        self.figure_every = check_int(figure_every, 'figure_every', minimum=1,
+                                      allow_none=True)
         if self.figure_every is not None and not overrides(recipe, 'figure'):
             raise ValueError(f'`figure_every` was given but {type(recipe).__name__} does not '
                              'implement `figure`')

@@ -432,7 +432,7 @@ def test_errors_in_arguments(tmp_path):
         Trainer(make_model(), IndexedData(), 10, tmp_path)
     for key, value in (('max_steps', 0), ('log_every', -1), ('keep_checkpoints', 0),
                        ('checkpoint_every', 2.5)):
-        with pytest.raises(ValueError, match=f'`{key}` must be an integer'):
+        with pytest.raises(ValueError, match=f'`{key}` must be an int >= '):
             trainer_for(tmp_path, recipe, **{key: value})
     with pytest.raises(TypeError, match='consumed only once'):
         trainer_for(tmp_path, recipe, data=iter([1, 2]))
