@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
 	$(BIN)/python benchmarks/bench_sinkhorn.py
 	$(BIN)/python benchmarks/bench_lpd.py
+	$(BIN)/python benchmarks/bench_penalty.py
 
 clean:
 	rm -rf doc/_build doc/auto_examples doc/api/generated doc/sg_execution_times.rst results benchmarks/results

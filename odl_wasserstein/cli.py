@@ -12,6 +12,10 @@ Subcommands:
 - ``evaluate RUN [RUN ...]``: evaluate trained runs and the baselines on
   held-out samples.
 - ``configs``: list the shipped configurations.
+- ``wwgan``: WGAN-GP against the Wasserstein-of-Wasserstein GAN on digits
+  (`odl_wasserstein.experiments.wwgan.wwgan_demo`): same networks and
+  budget, then the critics' continuity under translations, their response
+  to salt-and-pepper noise, sample quality and time per step.
 """
 
 import argparse
@@ -90,6 +94,18 @@ def _evaluate(args):
     return report
 
 
+def _wwgan(args):
+    from odl_wasserstein.experiments.wwgan import format_gan_report, wwgan_demo
+
+    settings = {key: value for key, value in (('filters', args.filters),
+                                              ('size', args.size)) if value is not None}
+    report = wwgan_demo(args.output, steps=args.steps, progress=not args.quiet,
+                        resume=False if args.restart else 'auto', **settings)
+    print(format_gan_report(report))
+    print(f'wrote {args.output}/wwgan_critics.png and {args.output}/wwgan_metrics.json')
+    return report
+
+
 def _configs(args):
     from odl_wasserstein.config import available_configs
 
@@ -146,6 +162,21 @@ def build_parser():
     evaluate.add_argument('--no-baselines', action='store_true',
                           help='skip FBP and TV')
     evaluate.set_defaults(run=_evaluate)
+
+    gan = commands.add_parser(
+        'wwgan', help='train WGAN-GP and WWGAN on digits with the same budget and compare '
+                      'their critics (Dukler et al. 2019)')
+    gan.add_argument('--output', default='results/wwgan',
+                     help='output folder (default: %(default)s)')
+    gan.add_argument('--steps', type=int, default=None,
+                     help='generator updates per run (default: 2000)')
+    gan.add_argument('--size', type=int, default=None, help='image side (default: 32)')
+    gan.add_argument('--filters', type=int, default=None,
+                     help='width of the generator and critic (default: 32)')
+    gan.add_argument('--restart', action='store_true',
+                     help='start the runs afresh instead of continuing those in --output')
+    gan.add_argument('--quiet', action='store_true', help='no progress bars')
+    gan.set_defaults(run=_wwgan)
 
     configs = commands.add_parser('configs', help='list the shipped configurations')
     configs.set_defaults(run=_configs)

@@ -101,3 +101,21 @@ def test_bench_lpd_smoke(tmp_path, capsys):
             1 / result['seconds'][name], rel=1e-12)
     assert result['gradient_relative_difference'] < 1e-3
     assert 'steps/s' in capsys.readouterr().out
+
+
+def test_bench_penalty_smoke(tmp_path, capsys):
+    output = tmp_path / 'penalty.json'
+    load('bench_penalty').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    form = report['quadratic_form']
+    assert set(form['seconds']) == {'conv2d (authors)', 'slicing (ours)', 'Euclidean ||g||^2'}
+    # Both implementations of g^T L(x) g agree before anything is timed.
+    assert form['max_relative_difference'] < 1e-12
+    for part in (form, report['critic_update'], report['training_step']):
+        base = part['samples'][part['baseline']]
+        for name, samples in part['samples'].items():
+            expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
+            assert part['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
+    assert set(report['critic_update']['seconds']) == {
+        'no penalty', 'WGAN-GP (two-sided)', 'WWGAN (wasserstein)'}
+    assert 'Part 3.' in capsys.readouterr().out

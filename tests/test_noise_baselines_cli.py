@@ -75,3 +75,17 @@ def test_demo_command_trains_both_losses_and_evaluates(tmp_path, capsys):
                 for label, entry in report['methods'].items()}
 
     assert measures(again) == measures(report)
+
+
+def test_wwgan_command_trains_both_penalties_and_evaluates(tmp_path, capsys):
+    """The WGAN-GP vs WWGAN comparison end to end, 2 steps per run at 16 x 16."""
+    main(['wwgan', '--output', str(tmp_path), '--steps', '2', '--size', '16',
+          '--filters', '4', '--quiet'])
+    out = capsys.readouterr().out
+    assert 'WGAN-GP' in out and 'WWGAN' in out and 'wwgan_metrics.json' in out
+    report = json.loads((tmp_path / 'wwgan_metrics.json').read_text())
+    assert report['methods']['WWGAN']['steps'] == 2
+    assert report['methods']['WGAN-GP']['wall_seconds'] > 0
+    with pytest.raises(SystemExit) as error:
+        main(['wwgan', '--output', str(tmp_path), '--steps', '2', '--size', '12'])
+    assert error.value.code == 2

@@ -9,8 +9,11 @@
   ``(sqrt(g^T L~(x) g + gamma ||g||^2) - 1)^2``.
 - `ground_metric_norm2`: ``g^T (L(x) + alpha 11^T + gamma I) g`` per sample,
   with ``L(x)`` the weighted graph Laplacian of the pixel grid (Proposition 5
-  and Remark 7 of Dukler et al.), computed with fixed depthwise
-  convolutions, one per neighbour pattern (Algorithm 2).
+  and Remark 7 of Dukler et al.), computed per neighbour pattern with the
+  fixed two-tap stencils of their Algorithm 2 (depthwise convolutions in
+  the authors' code), taken here by slicing shifted copies: the same
+  numbers in O(n) per pattern, 3 times faster than ``conv2d`` on a CPU
+  (``benchmarks/bench_penalty.py``).
 
 The graph: the vertices are all entries of a sample, channels included
 (``n = C H W``, as in the paper's ``32 x 32 x 3``); edges join entries of
@@ -38,12 +41,11 @@ and ``0`` with zero derivative where ``w == 0``. Values are exact (no
 """
 
 import torch
-import torch.nn.functional as F
 
 from odl_wasserstein.util import check_finite
 
 __all__ = ('NEIGHBOURS_2D', 'NEIGHBOURS_3D', 'PENALTY_KINDS', 'interpolates',
-           'safe_sqrt', 'ground_metric_norm2', 'gradient_penalty')
+           'safe_sqrt', 'ground_metric_norm2', 'critic_values', 'gradient_penalty')
 
 NEIGHBOURS_2D = ((0, 1), (1, 0), (0, 2), (2, 0), (1, 1), (1, -1))
 """Default 2D neighbour offsets ``(dy, dx)``, as in the authors' code.
@@ -211,15 +213,19 @@ def _edge_weights(edge_weight, count):
     return weights
 
 
-def _pair_kernel(offset, values, channels, dtype, device):
-    """Depthwise kernel with ``values`` at the two ends of ``offset``."""
-    size = tuple(abs(c) + 1 for c in offset)
-    start = tuple(0 if c >= 0 else -c for c in offset)
-    end = tuple(s + c for s, c in zip(start, offset))
-    kernel = torch.zeros(size, dtype=dtype, device=device)
-    kernel[start] = values[0]
-    kernel[end] = values[1]
-    return kernel.expand(channels, 1, *size).contiguous()
+def _edge_ends(offset, spatial):
+    """Index tuples of the two ends ``(i, i + offset)`` of every edge that fits in the grid.
+
+    ``x[first] - x[second]`` is the depthwise two-tap convolution of the
+    authors' code, taken by slicing: the same numbers, without the cost
+    of a convolution (3 times faster forward and backward on a CPU).
+    """
+    first, second = [Ellipsis], [Ellipsis]
+    for c, n in zip(offset, spatial):
+        start, length = max(0, -c), n - abs(c)
+        first.append(slice(start, start + length))
+        second.append(slice(start + c, start + c + length))
+    return tuple(first), tuple(second)
 
 
 def _degrees(spatial, offsets, weights, dtype, device):
@@ -256,9 +262,10 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
     Laplacian of Proposition 5 of Dukler et al. (2019) on the pixel graph
     described in the module docstring, ``alpha 11^T`` the term of their
     Remark 7 for unnormalised intensities, and ``gamma I`` the authors'
-    code's Euclidean term. ``L(x)`` is applied by fixed depthwise
-    convolutions (Algorithm 2), one for the differences ``g_i - g_j`` and
-    one for the weights ``(p_i / d_i + p_j / d_j) / 2`` per offset.
+    code's Euclidean term. ``L(x)`` is applied per offset by two fixed
+    two-tap stencils (Algorithm 2's depthwise convolutions, taken by
+    slicing), one for the differences ``g_i - g_j`` and one for the weights
+    ``(p_i / d_i + p_j / d_j) / 2``.
 
     Parameters
     ----------
@@ -326,7 +333,6 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
             f'`intensity` must be one of {_INTENSITIES}, got {intensity!r}')
 
     channels, spatial = g.shape[1], tuple(g.shape[2:])
-    conv = F.conv2d if spatial_ndim == 2 else F.conv3d
     p = _intensity(x, intensity)
     if degree_normalize:
         deg = _degrees(spatial, offsets, weights, g.dtype, g.device)
@@ -343,23 +349,44 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
     for o, w in zip(offsets, weights):
         if any(abs(c) >= n for c, n in zip(o, spatial)):
             continue  # no edges of this pattern fit in the grid
-        diff = _pair_kernel(o, (1.0, -1.0), channels, g.dtype, g.device)
-        mean = _pair_kernel(o, (0.5, 0.5), channels, g.dtype, g.device)
-        dg = conv(g, diff, groups=channels)
-        pw = conv(p, mean, groups=channels)
+        first, second = _edge_ends(o, spatial)
+        dg = g[first] - g[second]
+        pw = (p[first] + p[second]) / 2
         result = result + w * (dg * dg * pw).sum(dim=dims)
     return result
 
 
-def _critic_gradient(critic, x):
+def critic_values(critic, x):
+    """Evaluate ``critic`` on a batch and return one value per sample, shape ``(N,)``.
+
+    Parameters
+    ----------
+    critic : callable
+        Maps ``(N, ...)`` to ``(N,)`` or ``(N, 1)``.
+    x : torch.Tensor, shape ``(N, ...)``
+
+    Returns
+    -------
+    torch.Tensor, shape ``(N,)``
+
+    Examples
+    --------
+    >>> critic_values(torch.nn.Linear(3, 1), torch.zeros(4, 3)).shape
+    torch.Size([4])
+    """
     out = critic(x)
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f'`critic` must return a torch.Tensor, got '
-                        f'{type(out).__name__}')
-    if out.numel() != x.shape[0]:
+        raise TypeError(f'`critic` must return a torch.Tensor, got {type(out).__name__}')
+    if out.ndim not in (1, 2) or out.shape[0] != x.shape[0] or out.numel() != x.shape[0]:
         raise ValueError(
-            f'`critic` must return one value per sample (shape (N,) or '
-            f'(N, 1)), got shape {tuple(out.shape)} for N = {x.shape[0]}')
+            f'`critic` must return one value per sample (shape (N,) or (N, 1)), got '
+            f'shape {tuple(out.shape)} for N = {x.shape[0]}; average patch critics '
+            'over their patches (e.g. PatchGANCritic(reduction="mean"))')
+    return out.reshape(-1)
+
+
+def _critic_gradient(critic, x):
+    out = critic_values(critic, x)
     if not out.requires_grad:
         return torch.zeros_like(x)
     (g,) = torch.autograd.grad(out.sum(), x, create_graph=True,

@@ -1,17 +1,24 @@
-"""Data for the experiments: phantoms, simulators and noise models.
+"""Data for the experiments: phantoms, simulators, images and noise models.
 
 - `odl_wasserstein.data.phantoms`: rings (with per-ring shifts), random
   ellipses and Shepp-Logan phantoms as torch tensors;
-- `odl_wasserstein.data.datasets`: seeded, resumable on-the-fly CT datasets
-  for DataLoader workers and distributed training;
-- `odl_wasserstein.data.noise`: the papers' Gaussian noise model.
+- `odl_wasserstein.data.datasets`: seeded, resumable batch streams
+  (`SeededBatchStream`) and on-the-fly CT datasets for DataLoader workers
+  and distributed training;
+- `odl_wasserstein.data.images`: image data for GANs (MNIST and
+  Fashion-MNIST IDX files, scikit-learn's digits) and a seeded, resumable
+  stream of their batches;
+- `odl_wasserstein.data.noise`: the papers' Gaussian noise model and
+  salt-and-pepper noise.
 """
 
 from .datasets import *
+from .images import *
 from .noise import *
 from .phantoms import *
 
 __all__ = ()
 __all__ += datasets.__all__
+__all__ += images.__all__
 __all__ += noise.__all__
 __all__ += phantoms.__all__

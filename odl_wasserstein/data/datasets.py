@@ -9,12 +9,16 @@ sinogram of the same rings, each shifted by its own random offset.
 noise of 5 % of the mean absolute sinogram value, one level per sample.
 
 Each dataset is an infinite `torch.utils.data.IterableDataset` of whole
-batches. Batch ``k`` is a pure function of ``(seed, k)``: it is drawn from
-a `torch.Generator` seeded by `batch_generator`, so training resumes
-exactly at any step (`SimulatedCTDataset.batches` with ``start``), splits
-over DataLoader workers and distributed ranks without changing the
-sequence, and held-out data (`validation_set`) come from a seed stream
-disjoint from the training stream.
+batches, a `SeededBatchStream`. Batch ``k`` is a pure function of
+``(seed, k)``: it is drawn from a `torch.Generator` seeded by
+`batch_generator`, so training resumes exactly at any step
+(`SeededBatchStream.batches` with ``start``), splits over DataLoader
+workers and distributed ranks without changing the sequence, and held-out
+data (`validation_set`) come from a seed stream disjoint from the training
+stream. `SeededBatchStream` holds this bookkeeping; a subclass only
+defines how batch ``k`` is generated (here the CT simulation of
+`SimulatedCTDataset`; `odl_wasserstein.data.ImageDataset` samples stored
+images).
 """
 
 import copy
@@ -35,6 +39,7 @@ from odl_wasserstein.util import check_int
 
 __all__ = (
     'batch_generator',
+    'SeededBatchStream',
     'SimulatedCTDataset',
     'RingsDataset',
     'EllipsesDataset',
@@ -96,23 +101,19 @@ def _distributed_position():
     return 0, 1
 
 
-class SimulatedCTDataset(IterableDataset):
-    """Infinite stream of simulated CT batches, reproducible and resumable.
+class SeededBatchStream(IterableDataset):
+    """Infinite, seeded and resumable stream of whole batches.
 
-    Subclasses define `phantoms`; this class adds the ray transform, the
-    noise and the bookkeeping of batch numbers.
+    Batch ``k`` is a pure function of the seed and ``k``: subclasses
+    define `generate`, which draws generated batch ``index`` from
+    ``batch_generator(self.seed, index, split)`` only; this class numbers
+    the batches (`batch`, ``repeat``), splits them over distributed ranks
+    and DataLoader workers (`batches`, ``iter(dataset)``) and resumes at
+    any step. It is what `odl_wasserstein.training.Trainer` needs for an
+    exact resume.
 
     Parameters
     ----------
-    operator : `odl.Operator`
-        Forward operator from a 2D image space ``(H, W)`` to a 2D data
-        space ``(angles, bins)``, e.g. the normalised ray transform of
-        `odl_wasserstein.operators.ray_transform`. It travels to DataLoader
-        workers by pickling.
-    batch_size : int
-        Samples per batch ``B``.
-    noise_level : float
-        Noise std relative to the mean absolute noise-free data, per sample.
     seed : int
         Non-negative seed of the stream.
     repeat : int, optional
@@ -126,33 +127,27 @@ class SimulatedCTDataset(IterableDataset):
 
     Notes
     -----
-    Every item is a dict of float32 tensors:
+    A subclass must pickle (DataLoader workers started by ``'spawn'``
+    receive it by pickling) and must not draw from global random state:
+    everything random in batch ``index`` comes from its generator.
 
-    - ``'data'``: noisy data ``(B, 1, angles, bins)``;
-    - ``'target'``: the training target ``(B, 1, H, W)``;
-    - ``'shifted'``: the image that generated the data ``(B, 1, H, W)``
-      (the target itself where nothing is misaligned).
+    Examples
+    --------
+    A stream of two uniform numbers per batch:
+
+    >>> class Uniform(SeededBatchStream):
+    ...     def generate(self, index, split='train'):
+    ...         return torch.rand(2, generator=batch_generator(self.seed, index, split))
+    >>> stream = Uniform(seed=0, repeat=2)
+    >>> first, second, third = itertools.islice(stream.batches(), 3)
+    >>> bool(torch.equal(first, second)), bool(torch.equal(second, third))
+    (True, False)
+    >>> bool(torch.equal(next(stream.batches(start=2)), third))
+    True
     """
 
-    def __init__(self, operator, batch_size, noise_level, seed, repeat=1,
-                 start=0, rank=None, world_size=None):
+    def __init__(self, seed, repeat=1, start=0, rank=None, world_size=None):
         super().__init__()
-        if not isinstance(operator, odl.Operator):
-            raise TypeError(
-                f'`operator` must be an odl.Operator (e.g. a ray transform), got '
-                f'{type(operator).__name__}')
-        if len(operator.domain.shape) != 2 or len(operator.range.shape) != 2:
-            raise ValueError(
-                '`operator` must map 2D images to 2D data (angles, bins), got '
-                f'domain shape {operator.domain.shape} and range shape '
-                f'{getattr(operator.range, "shape", None)}')
-        if not (isinstance(noise_level, numbers.Real) and noise_level >= 0):
-            raise ValueError(
-                f'`noise_level` must be a non-negative number, got {noise_level!r}')
-        self.operator = operator
-        self.shape = tuple(operator.domain.shape)
-        self.batch_size = check_int(batch_size, 'batch_size', 1)
-        self.noise_level = float(noise_level)
         self.seed = check_int(seed, 'seed')
         self.repeat = check_int(repeat, 'repeat', 1)
         self.start = check_int(start, 'start')
@@ -161,39 +156,8 @@ class SimulatedCTDataset(IterableDataset):
         self._stop = None
         self._split = 'train'
 
-    def __getstate__(self):
-        # The lowered forward function holds closures that do not pickle; it
-        # is rebuilt from the operator on first use in the new process.
-        state = self.__dict__.copy()
-        state.pop('_forward', None)
-        return state
-
-    @property
-    def forward(self):
-        """The operator as a batched torch function ``(B, H, W) -> (B, angles, bins)``."""
-        if '_forward' not in self.__dict__:
-            self._forward = batched_function(self.operator)
-        return self._forward
-
-    def phantoms(self, generator):
-        """Draw one batch of images.
-
-        Parameters
-        ----------
-        generator : torch.Generator
-            Source of all randomness of the batch.
-
-        Returns
-        -------
-        target, shifted : torch.Tensor
-            float32 ``(B, H, W)``: the training target and the image that
-            generates the data (may be the same tensor).
-        """
-        raise NotImplementedError(
-            f'{type(self).__name__} must implement `phantoms(generator)`')
-
     def generate(self, index, split='train'):
-        """Simulate data batch number ``index`` of a stream, ignoring ``repeat``.
+        """Generate batch number ``index`` of a seed stream, ignoring ``repeat``.
 
         Parameters
         ----------
@@ -204,17 +168,12 @@ class SimulatedCTDataset(IterableDataset):
 
         Returns
         -------
-        dict
-            ``{'data', 'target', 'shifted'}``, see the class notes.
+        object
+            The batch, e.g. a tensor or a dict of tensors; all its
+            randomness comes from ``batch_generator(self.seed, index, split)``.
         """
-        generator = batch_generator(self.seed, index, split)
-        target, shifted = self.phantoms(generator)
-        clean = self.forward(shifted.to(torch.float32))
-        noisy = add_gaussian_noise(clean, self.noise_level, dim=(-2, -1),
-                                   generator=generator)
-        return {'data': noisy.to(torch.float32)[:, None],
-                'target': target.to(torch.float32)[:, None],
-                'shifted': shifted.to(torch.float32)[:, None]}
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement `generate(index, split)`')
 
     def batch(self, index, split='train'):
         """Return training batch number ``index`` (a pure function of seed and index).
@@ -229,8 +188,8 @@ class SimulatedCTDataset(IterableDataset):
 
         Returns
         -------
-        dict
-            ``{'data', 'target', 'shifted'}``, see the class notes.
+        object
+            What `generate` returns for batch ``index // repeat``.
         """
         index = check_int(index, 'index')
         return self.generate(index // self.repeat, split)
@@ -267,7 +226,8 @@ class SimulatedCTDataset(IterableDataset):
 
         Returns
         -------
-        iterator of dict
+        iterator
+            Over the items of `batch`.
 
         Examples
         --------
@@ -327,6 +287,122 @@ class SimulatedCTDataset(IterableDataset):
         worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
         return self._stream(self.start + worker, self._stop, num_workers, rank,
                             world_size, self._split)
+
+
+class SimulatedCTDataset(SeededBatchStream):
+    """Infinite stream of simulated CT batches, reproducible and resumable.
+
+    Subclasses define `phantoms`; this class adds the ray transform and the
+    noise, and `SeededBatchStream` the bookkeeping of batch numbers.
+
+    Parameters
+    ----------
+    operator : `odl.Operator`
+        Forward operator from a 2D image space ``(H, W)`` to a 2D data
+        space ``(angles, bins)``, e.g. the normalised ray transform of
+        `odl_wasserstein.operators.ray_transform`. It travels to DataLoader
+        workers by pickling.
+    batch_size : int
+        Samples per batch ``B``.
+    noise_level : float
+        Noise std relative to the mean absolute noise-free data, per sample.
+    seed : int
+        Non-negative seed of the stream.
+    repeat : int, optional
+        Serve each generated batch ``repeat`` times in a row (batches ``k``
+        and ``k'`` are equal when ``k // repeat == k' // repeat``), e.g. 10
+        for the "new data every 10 steps" of learned primal-dual.
+    start, rank, world_size : int, optional
+        Position used by ``iter(dataset)``; see `batches`. ``rank`` and
+        ``world_size`` default to those of the initialised
+        `torch.distributed` process group, else 0 and 1.
+
+    Notes
+    -----
+    Every item is a dict of float32 tensors:
+
+    - ``'data'``: noisy data ``(B, 1, angles, bins)``;
+    - ``'target'``: the training target ``(B, 1, H, W)``;
+    - ``'shifted'``: the image that generated the data ``(B, 1, H, W)``
+      (the target itself where nothing is misaligned).
+    """
+
+    def __init__(self, operator, batch_size, noise_level, seed, repeat=1,
+                 start=0, rank=None, world_size=None):
+        if not isinstance(operator, odl.Operator):
+            raise TypeError(
+                f'`operator` must be an odl.Operator (e.g. a ray transform), got '
+                f'{type(operator).__name__}')
+        if len(operator.domain.shape) != 2 or len(operator.range.shape) != 2:
+            raise ValueError(
+                '`operator` must map 2D images to 2D data (angles, bins), got '
+                f'domain shape {operator.domain.shape} and range shape '
+                f'{getattr(operator.range, "shape", None)}')
+        if not (isinstance(noise_level, numbers.Real) and noise_level >= 0):
+            raise ValueError(
+                f'`noise_level` must be a non-negative number, got {noise_level!r}')
+        batch_size = check_int(batch_size, 'batch_size', 1)
+        super().__init__(seed, repeat=repeat, start=start, rank=rank,
+                         world_size=world_size)
+        self.operator = operator
+        self.shape = tuple(operator.domain.shape)
+        self.batch_size = batch_size
+        self.noise_level = float(noise_level)
+
+    def __getstate__(self):
+        # The lowered forward function holds closures that do not pickle; it
+        # is rebuilt from the operator on first use in the new process.
+        state = self.__dict__.copy()
+        state.pop('_forward', None)
+        return state
+
+    @property
+    def forward(self):
+        """The operator as a batched torch function ``(B, H, W) -> (B, angles, bins)``."""
+        if '_forward' not in self.__dict__:
+            self._forward = batched_function(self.operator)
+        return self._forward
+
+    def phantoms(self, generator):
+        """Draw one batch of images.
+
+        Parameters
+        ----------
+        generator : torch.Generator
+            Source of all randomness of the batch.
+
+        Returns
+        -------
+        target, shifted : torch.Tensor
+            float32 ``(B, H, W)``: the training target and the image that
+            generates the data (may be the same tensor).
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement `phantoms(generator)`')
+
+    def generate(self, index, split='train'):
+        """Simulate data batch number ``index`` of a stream, ignoring ``repeat``.
+
+        Parameters
+        ----------
+        index : int
+            Non-negative number of the generated batch.
+        split : {'train', 'validation'}, optional
+            Seed stream (see `batch_generator`).
+
+        Returns
+        -------
+        dict
+            ``{'data', 'target', 'shifted'}``, see the class notes.
+        """
+        generator = batch_generator(self.seed, index, split)
+        target, shifted = self.phantoms(generator)
+        clean = self.forward(shifted.to(torch.float32))
+        noisy = add_gaussian_noise(clean, self.noise_level, dim=(-2, -1),
+                                   generator=generator)
+        return {'data': noisy.to(torch.float32)[:, None],
+                'target': target.to(torch.float32)[:, None],
+                'shifted': shifted.to(torch.float32)[:, None]}
 
 
 class RingsDataset(SimulatedCTDataset):

@@ -284,11 +284,7 @@ def load_run(run_dir, checkpoint_path=None, device='cpu'):
         raise FileNotFoundError(f'{run_dir} has no {CONFIG_FILE}; is it a folder written '
                                 'by odl_wasserstein.experiments.learned_ct.train?')
     config = config_from_dict(json.loads(path.read_text()), source=str(path))
-    if checkpoint_path is None:
-        checkpoint_path = checkpoint.latest_checkpoint(run_dir / 'checkpoints')
-        if checkpoint_path is None:
-            raise FileNotFoundError(f'{run_dir / "checkpoints"} holds no checkpoint')
-    state = checkpoint.load_checkpoint(checkpoint_path)
+    state = checkpoint.load_checkpoint(checkpoint_path or run_dir / 'checkpoints')
     operator = build_problem(config).operator
     model = build_model(config, operator)
     model.load_state_dict(state['modules']['model'])

@@ -11,7 +11,9 @@ the later ones reuse it):
    each rank are saved for comparison with one process and batch 2;
 2. ``full``: a model with dropout, 6 uninterrupted steps;
 3. ``cut``: the same, crashed at step 5 and resumed from the step-4
-   checkpoint.
+   checkpoint;
+4. ``wgan``: `WGANRecipe` with the Wasserstein ground-metric penalty (double
+   backward through the DDP-wrapped critic), 3 steps.
 
 Every checkpoint write is recorded per rank in ``writes_rank<r>.txt``.
 Importing this file (the test does, for the one-process reference) runs
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import torch
 
-from odl_wasserstein.training import SupervisedRecipe, Trainer, checkpoint
+from odl_wasserstein.data import ImageDataset
+from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
+from odl_wasserstein.training import SupervisedRecipe, Trainer, WGANRecipe, checkpoint
 
 SAMPLES_PER_STEP = 2
 
@@ -127,6 +131,23 @@ def main(out):
     report['cut'] = [e['loss'] for e in result.history]
     report['resumed_from'] = result.resumed_from.name
     report['group_kept'] = torch.distributed.is_initialized()
+
+    torch.manual_seed(0)
+    networks = {'generator': DCGANGenerator(latent_dim=8, size=16, filters=4),
+                'critic': DCGANCritic(size=16, filters=4)}
+    # Parameters only: batch-norm running statistics are per rank between
+    # forwards (DDP broadcasts rank 0's at each forward; checkpoints hold rank 0's).
+    initial = {name: {k: v.detach().clone() for k, v in module.named_parameters()}
+               for name, module in networks.items()}
+    images = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    recipe = WGANRecipe(networks['generator'], networks['critic'], n_critic=2,
+                        penalty='wasserstein', penalty_weight=4.0, lr=1e-3)
+    Trainer(recipe, ImageDataset(images, 4, seed=0), max_steps=3, output_dir=out / 'wgan',
+            log_every=1, progress=False).fit()
+    for name, module in networks.items():
+        torch.save({k: v.detach().clone() for k, v in module.named_parameters()},
+                   out / f'wgan_{name}_rank{rank}.pt')
+        torch.save(initial[name], out / f'wgan_{name}_initial.pt')
 
     with open(out / f'report_rank{rank}.json', 'w') as file:
         json.dump(report, file)
