@@ -35,6 +35,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from odl_wasserstein.adversarial.penalties import critic_values
 from odl_wasserstein.util import check_finite, check_int, to_tensor
 
 __all__ = ('psnr', 'ssim', 'transport_distance', 'sliced_transport_distance',
@@ -546,7 +547,7 @@ def critic_continuity(critic, images, max_shift=None, axis=-2, fill=0.0, thresho
             chunk = images[start:start + batch_size]
             sequences = torch.stack([translation_sequence(image, max_shift, axis, fill)
                                      for image in chunk])  # (B, K, C, ...)
-            values = critic(sequences.flatten(0, 1))
+            values = critic_values(critic, sequences.flatten(0, 1))
             curves.append(values.reshape(sequences.shape[:2]).to(torch.float64))
     curves = torch.cat(curves)
     variation = total_variation_1d(curves)

@@ -219,3 +219,5 @@ def test_critic_continuity_of_a_translation_invariant_and_a_parity_critic():
     assert parity['curves'][0].tolist() == [3.0, -3.0, 3.0, -3.0, 0.0, -3.0, 0.0, 0.0, 0.0]
     assert parity['mean_zero_crossings'] == 3.0
     assert parity['mean_total_variation'] == pytest.approx(4.5)
+    with pytest.raises(ValueError, match='one value per sample'):
+        critic_continuity(lambda x: x, images)

@@ -82,7 +82,7 @@ def test_critic_double_backward(name):
     penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
     penalty.backward()
     weights = [p for p in critic.parameters() if p.ndim > 1]
-    assert weights
+    assert len(weights) >= 3  # every critic has at least three weight layers
     for p in weights:
         assert p.grad is not None
         assert torch.isfinite(p.grad).all()
