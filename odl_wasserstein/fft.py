@@ -77,6 +77,8 @@ def fftn_centered(x, ndim):
             [0., 0., 0., 0.]])
     """
     dims = _trailing_dims(x, ndim)
+    if x.numel() == 0:  # MKL refuses empty transforms
+        return x.to(complex_dtype(x.dtype), copy=True)
     x = torch.fft.ifftshift(x, dim=dims)
     return torch.fft.fftshift(torch.fft.fftn(x, dim=dims, norm='ortho'), dim=dims)
 
@@ -95,6 +97,8 @@ def ifftn_centered(k, ndim):
             [1., 1., 1., 1.]])
     """
     dims = _trailing_dims(k, ndim)
+    if k.numel() == 0:
+        return k.to(complex_dtype(k.dtype), copy=True)
     k = torch.fft.ifftshift(k, dim=dims)
     return torch.fft.fftshift(torch.fft.ifftn(k, dim=dims, norm='ortho'), dim=dims)
 
@@ -153,6 +157,8 @@ def _kernel_spectrum(kernel, image_shape, boundary, real):
 def _apply(x, spectrum, kernel_shape, image_shape, boundary, transpose, real):
     ndim = len(image_shape)
     dims = tuple(range(-ndim, 0))
+    if x.numel() == 0:  # MKL refuses empty transforms; keep the graph
+        return x.to(x.dtype if real else complex_dtype(x.dtype), copy=True)
     fft_shape = _fft_shape(kernel_shape, image_shape, boundary)
     if real:
         spec = torch.fft.rfftn(x, s=fft_shape, dim=dims)

@@ -7,6 +7,7 @@ the ODL face of an operator converts its elements with `to_tensor` and
 allow it, so the ODL face costs no copy on NumPy or PyTorch CPU spaces.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -21,6 +22,10 @@ __all__ = (
     'complex_dtype',
     'space_weighting',
     'check_finite',
+    'check_real',
+    'check_positive',
+    'check_choice',
+    'check_generator',
 )
 
 _TORCH_DTYPES = {
@@ -233,7 +238,7 @@ def check_finite(tensor, name):
 
 
 def check_int(value, name, minimum=0, allow_none=False):
-    """Return ``value`` as an int, or raise `ValueError` naming ``name``.
+    """Return ``value`` as an int, or raise naming ``name``.
 
     Parameters
     ----------
@@ -243,6 +248,13 @@ def check_int(value, name, minimum=0, allow_none=False):
         Argument name used in the error message.
     minimum : int, optional
     allow_none : bool, optional
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (a float such as ``2.0`` included).
+    ValueError
+        If it is below ``minimum``.
 
     Examples
     --------
@@ -254,10 +266,151 @@ def check_int(value, name, minimum=0, allow_none=False):
     Traceback (most recent call last):
         ...
     ValueError: `steps` must be an int >= 1, got 0
+    >>> check_int(2.5, 'steps')
+    Traceback (most recent call last):
+        ...
+    TypeError: `steps` must be an int >= 0, got 2.5
     """
     if value is None and allow_none:
         return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        none = ' or None' if allow_none else ''
-        raise ValueError(f'`{name}` must be an int >= {minimum}{none}, got {value!r}')
+    none = ' or None' if allow_none else ''
+    message = f'`{name}` must be an int >= {minimum}{none}, got {value!r}'
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(message)
+    if value < minimum:
+        raise ValueError(message)
     return int(value)
+
+
+def check_real(value, name, minimum=None, maximum=None, *, positive=False,
+               allow_none=False, allow_inf=False):
+    """Return ``value`` as a float, or raise naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        A real number (not a bool, not a string); NaN is always refused.
+    name : str
+        Argument name used in the error message.
+    minimum, maximum : float, optional
+        Inclusive bounds.
+    positive : bool, optional
+        Require ``value > 0``.
+    allow_none : bool, optional
+        Accept None (returned as is).
+    allow_inf : bool, optional
+        Accept infinite values.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If it is NaN, infinite (unless allowed) or out of bounds.
+
+    Examples
+    --------
+    >>> check_real(0.5, 'lr', positive=True)
+    0.5
+    >>> check_real(float('nan'), 'noise_level', minimum=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: `noise_level` must be a finite number >= 0, got nan
+    >>> check_real('abc', 'lr', positive=True)
+    Traceback (most recent call last):
+        ...
+    TypeError: `lr` must be a finite number > 0, got 'abc'
+    """
+    if value is None and allow_none:
+        return None
+    bounds = []
+    if positive:
+        bounds.append('> 0')
+    if minimum is not None:
+        bounds.append(f'>= {minimum:g}')
+    if maximum is not None:
+        bounds.append(f'<= {maximum:g}')
+    kind = 'a number' if allow_inf else 'a finite number'
+    none = ' or None' if allow_none else ''
+    message = f'`{name}` must be {kind}{" " if bounds else ""}{" and ".join(bounds)}{none}, ' \
+              f'got {value!r}'
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(message)
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(message)
+    if ((positive and not value > 0) or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        raise ValueError(message)
+    return value
+
+
+def check_positive(value, name, allow_none=False, allow_inf=False):
+    """`check_real` with ``positive=True``: a finite number ``> 0``.
+
+    Examples
+    --------
+    >>> check_positive(1e-3, 'eps')
+    0.001
+    >>> check_positive(None, 'eps')
+    Traceback (most recent call last):
+        ...
+    TypeError: `eps` must be a finite number > 0, got None
+    """
+    return check_real(value, name, positive=True, allow_none=allow_none,
+                      allow_inf=allow_inf)
+
+
+def check_choice(value, name, choices):
+    """Return ``value`` if it is one of ``choices``, else raise `ValueError`.
+
+    Examples
+    --------
+    >>> check_choice('zero', 'boundary', ('zero', 'periodic'))
+    'zero'
+    >>> check_choice('reflect', 'boundary', ('zero', 'periodic'))
+    Traceback (most recent call last):
+        ...
+    ValueError: `boundary` must be one of ('zero', 'periodic'), got 'reflect'
+    """
+    try:
+        known = value in choices
+    except TypeError:  # unhashable value against a set or dict
+        known = False
+    if not known:
+        raise ValueError(f'`{name}` must be one of {tuple(choices)}, got {value!r}')
+    return value
+
+
+def check_generator(generator, seed=None, device='cpu'):
+    """A `torch.Generator` from a generator or a seed (one convention everywhere).
+
+    Parameters
+    ----------
+    generator : torch.Generator or None
+        Used as is when given.
+    seed : int, optional
+        Seeds a new generator on ``device`` when ``generator`` is None;
+        without either, None is returned (torch's global random state).
+    device : str or torch.device, optional
+
+    Examples
+    --------
+    >>> a = torch.rand(2, generator=check_generator(None, seed=3))
+    >>> bool((a == torch.rand(2, generator=check_generator(None, seed=3))).all())
+    True
+    >>> check_generator(None) is None
+    True
+    """
+    if generator is not None:
+        if seed is not None:
+            raise ValueError('give `generator` or `seed`, not both')
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f'`generator` must be a torch.Generator, got '
+                            f'{type(generator).__name__}')
+        return generator
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(check_int(seed, 'seed'))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from odl_wasserstein.adversarial.penalties import PENALTY_KINDS, critic_values, gradient_penalty
+from odl_wasserstein.adversarial.penalties import (
+    PENALTY_KINDS, check_pair, critic_values, gradient_penalty)
 
 __all__ = ('CriticLoss', 'critic_loss', 'generator_loss')
 
@@ -89,6 +90,7 @@ def critic_loss(critic, real, fake, penalty='two-sided', penalty_weight=10.0,
     """
     if penalty is not None and penalty not in PENALTY_KINDS:
         raise ValueError(f'`penalty` must be one of {PENALTY_KINDS} or None, got {penalty!r}')
+    check_pair(real, fake)
     fake = fake.detach()
     real = real.detach()
     distance = critic_values(critic, real).mean() - critic_values(critic, fake).mean()
@@ -124,6 +126,11 @@ def generator_loss(critic, fake):
     torch.Tensor
         Scalar.
 
+    Raises
+    ------
+    ValueError
+        For an empty batch, whose mean would be NaN.
+
     Examples
     --------
     >>> critic = torch.nn.Linear(2, 1, bias=False)
@@ -134,4 +141,6 @@ def generator_loss(critic, fake):
     >>> loss.item(), torch.autograd.grad(loss, fake)[0][0].tolist()
     (-2.0, [-0.3333333432674408, -0.3333333432674408])
     """
+    if isinstance(fake, torch.Tensor) and fake.ndim > 0 and fake.shape[0] == 0:
+        raise ValueError('`fake` holds no samples (a batch of size 0)')
     return -critic_values(critic, fake).mean()

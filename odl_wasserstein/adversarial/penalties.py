@@ -28,9 +28,15 @@ paper's Laplacian gives (Remark 6)::
 with ``d_i = 1`` or, if ``degree_normalize``, the degree
 ``d_i = sum_{j in N(i)} omega_ij / sum_{i', j' in N(i')} omega_i'j'``.
 The authors' code uses ``(g_i - g_j)^2 (p_i + p_j)``, i.e. ``omega = 2``
-without degree normalisation: that is the default here, so the default
-penalty is theirs. Remark 7 adds ``alpha 11^T``, i.e.
-``alpha (sum_i g_i)^2``; the authors add ``gamma ||g||^2`` (``gamma = 1``).
+without degree normalisation, with the intensities of its images in
+``[-1, 1]`` mapped by the fixed ``p = (x + 1) / 2``. Edge weight 2, no
+degree normalisation and ``gamma = 1`` are the defaults here; the
+intensity map is not: by default each sample is rescaled to ``[0, 1]`` by
+its own minimum and maximum (``intensity='minmax'``, which needs no
+knowledge of the data range), and ``intensity=AUTHORS_INTENSITY``, i.e.
+the data range ``(-1, 1)``, gives the authors' map. Remark 7 adds
+``alpha 11^T``, i.e. ``alpha (sum_i g_i)^2``; the authors add
+``gamma ||g||^2`` (``gamma = 1``).
 
 Square roots at zero: ``sqrt`` has an infinite derivative at 0, and a critic
 whose gradient vanishes (constant critic, zero weights) gives ``w = 0``. All
@@ -40,11 +46,14 @@ and ``0`` with zero derivative where ``w == 0``. Values are exact (no
 ``||g||``), so penalties and parameter gradients stay finite.
 """
 
+import math
+
 import torch
 
 from odl_wasserstein.util import check_finite
 
-__all__ = ('NEIGHBOURS_2D', 'NEIGHBOURS_3D', 'PENALTY_KINDS', 'interpolates',
+__all__ = ('NEIGHBOURS_2D', 'NEIGHBOURS_3D', 'PENALTY_KINDS', 'AUTHORS_INTENSITY', 'check_pair',
+           'interpolates',
            'safe_sqrt', 'ground_metric_norm2', 'critic_values', 'gradient_penalty')
 
 NEIGHBOURS_2D = ((0, 1), (1, 0), (0, 2), (2, 0), (1, 1), (1, -1))
@@ -67,10 +76,23 @@ each of the three coordinate planes.
 PENALTY_KINDS = ('two-sided', 'one-sided', 'wasserstein')
 """Values accepted by the ``kind`` argument of `gradient_penalty`."""
 
+AUTHORS_INTENSITY = (-1.0, 1.0)
+"""The data range whose fixed map ``(x + 1) / 2`` the authors' WWGAN code uses."""
+
 _INTENSITIES = ('minmax', 'none')
 
 
-def _check_pair(real, fake, names=('real', 'fake')):
+def check_pair(real, fake, names=('real', 'fake')):
+    """Check two batches for a critic: tensors of one shape, dtype and device, ``N >= 1``.
+
+    Examples
+    --------
+    >>> check_pair(torch.zeros(2, 3), torch.zeros(2, 3))
+    >>> check_pair(torch.zeros(0, 3), torch.zeros(0, 3))
+    Traceback (most recent call last):
+        ...
+    ValueError: `real` and `fake` hold no samples (a batch of size 0); the critic needs at least one of each
+    """
     for t, name in zip((real, fake), names):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f'`{name}` must be a torch.Tensor, got '
@@ -96,6 +118,10 @@ def _check_pair(real, fake, names=('real', 'fake')):
             f'`{names[0]}` and `{names[1]}` must be batches of shape '
             f'(N, ...) with at least 2 dimensions, got shape '
             f'{tuple(real.shape)}')
+    if real.shape[0] == 0:
+        raise ValueError(
+            f'`{names[0]}` and `{names[1]}` hold no samples (a batch of size 0); '
+            'the critic needs at least one of each')
 
 
 def interpolates(real, fake, generator=None):
@@ -128,7 +154,7 @@ def interpolates(real, fake, generator=None):
     >>> bool((x == x[:, :1, :1, :1]).all())  # one t per sample
     True
     """
-    _check_pair(real, fake)
+    check_pair(real, fake)
     check_finite(real, 'real')
     check_finite(fake, 'fake')
     real, fake = real.detach(), fake.detach()
@@ -243,9 +269,29 @@ def _degrees(spatial, offsets, weights, dtype, device):
     return deg
 
 
+def _check_intensity(intensity):
+    if isinstance(intensity, str):
+        if intensity not in _INTENSITIES:
+            raise ValueError(f'`intensity` must be one of {_INTENSITIES} or a data range '
+                             f'(low, high), got {intensity!r}')
+        return intensity
+    try:
+        low, high = (float(v) for v in intensity)
+    except (TypeError, ValueError):
+        raise TypeError(f'`intensity` must be one of {_INTENSITIES} or a data range '
+                        f'(low, high), got {intensity!r}') from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f'`intensity` as a data range needs finite low < high, got '
+                         f'{intensity!r}')
+    return low, high
+
+
 def _intensity(x, intensity):
     if intensity == 'none':
         return x
+    if not isinstance(intensity, str):
+        low, high = intensity
+        return (x - low) / (high - low)
     dims = tuple(range(1, x.ndim))
     low = x.amin(dim=dims, keepdim=True)
     span = x.amax(dim=dims, keepdim=True) - low
@@ -285,10 +331,13 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
         ``alpha (sum_i g_i)^2``, sum over all channels and pixels.
     gamma : float, optional
         Weight of ``gamma ||g||^2``; 1 as in the authors' code.
-    intensity : {'minmax', 'none'}, optional
+    intensity : {'minmax', 'none'} or (float, float), optional
         ``'minmax'`` maps each sample of ``x`` to ``[0, 1]`` by its min and
         max over channels and pixels (constant samples give 0);
-        ``'none'`` uses ``x`` as is (already normalised intensities).
+        ``'none'`` uses ``x`` as is (already normalised intensities); a
+        data range ``(low, high)`` maps every sample by the same
+        ``(x - low) / (high - low)``: `AUTHORS_INTENSITY`, ``(-1, 1)``,
+        is the authors' ``(x + 1) / 2``.
     edge_weight : float or sequence of float, optional
         The paper's ``omega`` per offset. The default 2 makes the weight of
         an edge ``p_i + p_j``, as in the authors' code.
@@ -315,8 +364,15 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
     [1.0]
     >>> ground_metric_norm2(g, x, gamma=0.0, alpha=0.5).tolist()
     [1.5]
+
+    The authors' fixed map of images in ``[-1, 1]``: intensities 1 and -1
+    become 1 and 0, whatever the other samples hold:
+
+    >>> x = torch.tensor([[[[1.0, -1.0]]]])
+    >>> ground_metric_norm2(g, x, gamma=0.0, intensity=AUTHORS_INTENSITY).tolist()
+    [1.0]
     """
-    _check_pair(g, x, names=('g', 'x'))
+    check_pair(g, x, names=('g', 'x'))
     if g.ndim not in (4, 5):
         raise ValueError(
             f'`g` and `x` must have shape (N, C, H, W) or (N, C, D, H, W), '
@@ -328,9 +384,7 @@ def ground_metric_norm2(g, x, neighbours=None, degree_normalize=False,
         if not (float(value) >= 0 and float(value) < float('inf')):
             raise ValueError(
                 f'`{name}` must be non-negative and finite, got {value!r}')
-    if intensity not in _INTENSITIES:
-        raise ValueError(
-            f'`intensity` must be one of {_INTENSITIES}, got {intensity!r}')
+    intensity = _check_intensity(intensity)
 
     channels, spatial = g.shape[1], tuple(g.shape[2:])
     p = _intensity(x, intensity)
@@ -461,7 +515,7 @@ def gradient_penalty(critic, real, fake, kind='two-sided', weight=10.0,
         raise TypeError(
             f'options {sorted(options)} only apply to kind=\'wasserstein\', '
             f'got kind={kind!r}')
-    _check_pair(real, fake)
+    check_pair(real, fake)
     if kind == 'wasserstein' and real.ndim not in (4, 5):
         raise ValueError(
             f"kind='wasserstein' needs images of shape (N, C, H, W) or "

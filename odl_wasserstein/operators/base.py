@@ -22,6 +22,8 @@ from odl_wasserstein.util import (
 
 __all__ = ('BatchedLinearOperator', 'BatchedLinearMixin', 'check_batch')
 
+_SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
 
 def check_batch(x, space, name):
     """Validate a batch for ``space`` and promote real data to complex.
@@ -44,7 +46,8 @@ def check_batch(x, space, name):
     Raises
     ------
     TypeError
-        If ``x`` is not a tensor, is not floating-point/complex, or is
+        If ``x`` is not a tensor, not of single or double precision (half
+        precision and integers are refused: FFTs and ASTRA need more), or
         complex while ``space`` is real.
     ValueError
         If the trailing shape of ``x`` differs from ``space.shape``.
@@ -67,9 +70,10 @@ def check_batch(x, space, name):
             f'`{name}` must have shape (B, {shape}) for space of shape '
             f'{tuple(space.shape)}, got {tuple(x.shape)}'
         )
-    if not (x.is_floating_point() or x.is_complex()):
+    if x.dtype not in _SUPPORTED_DTYPES:
         raise TypeError(
-            f'`{name}` must be a floating-point or complex tensor, got {x.dtype}'
+            f'`{name}` must be a float32, float64, complex64 or complex128 tensor, got '
+            f'{x.dtype}; convert it, e.g. with `.float()`'
         )
     space_is_complex = torch_dtype(space).is_complex
     if x.is_complex() and not space_is_complex:

@@ -26,7 +26,7 @@ from odl_wasserstein.operators.astra_kernel import AstraKernel
 from odl_wasserstein.operators.autograd import LinearKernelFunction
 from odl_wasserstein.operators.base import BatchedLinearMixin
 from odl_wasserstein.testing import random_element
-from odl_wasserstein.util import space_weighting
+from odl_wasserstein.util import check_int, space_weighting
 
 __all__ = (
     'RayTransform',
@@ -64,10 +64,14 @@ def reconstruction_space(shape, dtype='float32', impl='numpy', device='cpu'):
     (array([-64., -64.]), array([ 64.,  64.]), array([ 1.,  1.]))
     """
     if isinstance(shape, numbers.Integral):
-        shape = (int(shape), int(shape))
-    shape = tuple(int(n) for n in shape)
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f'`shape` must give two positive sizes, got {shape}')
+        shape = (shape, shape)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f'`shape` must be an int or two ints, got {shape!r}') from None
+    if len(shape) != 2:
+        raise ValueError(f'`shape` must be an int or two ints, got {shape!r}')
+    shape = tuple(check_int(n, 'shape', minimum=1) for n in shape)
     half = np.array(shape, dtype=float) / 2
     kwargs = {'device': device} if impl == 'pytorch' else {}
     return odl.uniform_discr(-half, half, shape, dtype=dtype, impl=impl, **kwargs)

@@ -10,9 +10,12 @@ batched torch function (`batched_function`):
 - ODL sums, compositions, scalar multiples, scalings and identities of
   lowerable operators are lowered term by term, so that e.g. a ray
   transform divided by its norm stays batched;
-- any other ODL operator falls back to one ODL call per sample, with the
-  gradient from ``op.adjoint`` (linear) or ``op.derivative(x).adjoint``
-  (nonlinear), rescaled to the unweighted transpose that autograd needs.
+- any other ODL operator between tensor spaces falls back to one ODL call
+  per sample, with the gradient from ``op.adjoint`` (linear) or
+  ``op.derivative(x).adjoint`` (nonlinear), rescaled to the unweighted
+  transpose that autograd needs; so does a combination whose parts pass
+  through a product space (``G.adjoint @ G`` with ``G = odl.Gradient``),
+  which maps tensors to tensors as a whole.
 
 Linear operators are differentiable to any order (the backward of the
 operator is its transpose and vice versa), so gradient penalties and
@@ -52,6 +55,9 @@ def _call_per_sample(op, space, x):
         value = op(to_element(xi, space))
         results.append(torch.as_tensor(value) if op.is_functional
                        else to_tensor(value))
+    if not results:  # an empty batch: nothing to call, only the shape to give
+        shape = () if op.is_functional else tuple(op.range.shape)
+        return x.new_zeros((0,) + shape)
     return torch.stack(results)
 
 
@@ -91,6 +97,8 @@ class _OdlNonlinearFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         op = ctx.op
+        if x.shape[0] == 0:
+            return torch.zeros_like(x), None
         scale = _space_weighting(op.domain) / _space_weighting(op.range)
         grads = []
         for xi, gi in zip(x, grad_output):
@@ -99,6 +107,35 @@ class _OdlNonlinearFunction(torch.autograd.Function):
             grads.append(to_tensor(derivative.adjoint(g)))
         grad = torch.stack(grads) * scale
         return grad.to(device=x.device, dtype=x.dtype), None
+
+
+class _NotTensorSpaces(TypeError):
+    """An operator (or a part of a combination) leaves the tensor spaces."""
+
+
+def _maps_tensors(op):
+    return isinstance(op.domain, TensorSpace) and (
+        op.is_functional or isinstance(op.range, TensorSpace))
+
+
+def _lower_combination(op):
+    """Term-by-term lowering of ODL sums, compositions and scalings, or None."""
+    if isinstance(op, odl.OperatorComp):
+        left, right = batched_function(op.left), batched_function(op.right)
+        return lambda x: left(right(x))
+    if isinstance(op, odl.OperatorSum):
+        left, right = batched_function(op.left), batched_function(op.right)
+        return lambda x: left(x) + right(x)
+    if isinstance(op, odl.OperatorLeftScalarMult):
+        inner, scalar = batched_function(op.operator), op.scalar
+        return lambda x: scalar * inner(x)
+    if isinstance(op, odl.OperatorRightScalarMult):
+        inner, scalar = batched_function(op.operator), op.scalar
+        return lambda x: inner(scalar * x)
+    if isinstance(op, odl.ScalingOperator):  # includes IdentityOperator
+        scalar = op.scalar
+        return (lambda x: x) if scalar == 1 else (lambda x: scalar * x)
+    return None
 
 
 def batched_function(op):
@@ -131,24 +168,16 @@ def batched_function(op):
         raise TypeError(f'`op` must be an `odl.Operator`, got {type(op).__name__}')
     if hasattr(op, 'forward_batch'):
         return op.forward_batch
-    if isinstance(op, odl.OperatorComp):
-        left, right = batched_function(op.left), batched_function(op.right)
-        return lambda x: left(right(x))
-    if isinstance(op, odl.OperatorSum):
-        left, right = batched_function(op.left), batched_function(op.right)
-        return lambda x: left(x) + right(x)
-    if isinstance(op, odl.OperatorLeftScalarMult):
-        inner, scalar = batched_function(op.operator), op.scalar
-        return lambda x: scalar * inner(x)
-    if isinstance(op, odl.OperatorRightScalarMult):
-        inner, scalar = batched_function(op.operator), op.scalar
-        return lambda x: inner(scalar * x)
-    if isinstance(op, odl.ScalingOperator):  # includes IdentityOperator
-        scalar = op.scalar
-        return (lambda x: x) if scalar == 1 else (lambda x: scalar * x)
-    if not isinstance(op.domain, TensorSpace) or not (
-            op.is_functional or isinstance(op.range, TensorSpace)):
-        raise TypeError(
+    try:
+        lowered = _lower_combination(op)
+    except _NotTensorSpaces:
+        # A part maps through a product space (e.g. ``G.adjoint @ G`` with
+        # ``G = odl.Gradient(space)``): the whole may still act per sample.
+        lowered = None
+    if lowered is not None:
+        return lowered
+    if not _maps_tensors(op):
+        raise _NotTensorSpaces(
             f'{op!r} does not map between tensor spaces; OperatorModule needs '
             'tensor-space domains and ranges (product spaces are not supported)'
         )

@@ -18,12 +18,24 @@ missing file, `latest_checkpoint` falls back to the highest step.
 Files are read with ``torch.load(weights_only=True)``: a checkpoint holds
 only tensors and plain Python containers and numbers (`get_rng_state`
 stores NumPy's state that way), so loading one cannot run code.
+
+**Verification.** Every file is checked before it is read
+(`verify_checkpoint`): ``torch.save`` writes a zip archive with a CRC-32
+per record, which ``torch.load`` does not check, so a file whose payload
+was altered on disk would load silently with wrong numbers. Empty,
+truncated, overwritten and altered files are all refused. Reading a
+folder (`load_checkpoint`, `intact_checkpoint`) falls back to the newest
+intact checkpoint, with a warning naming the damaged file and the one
+used.
 """
 
 import os
 import random
 import re
 import tempfile
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +47,9 @@ __all__ = (
     'atomic_write',
     'atomic_save',
     'save_checkpoint',
+    'DamagedCheckpointError',
+    'verify_checkpoint',
+    'intact_checkpoint',
     'load_checkpoint',
     'list_checkpoints',
     'latest_checkpoint',
@@ -172,13 +187,110 @@ def save_checkpoint(state, directory, step, keep=3):
     return path
 
 
+class DamagedCheckpointError(ValueError):
+    """A checkpoint file that is not the complete file its run wrote.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    reason : str
+        What is wrong (empty, not a zip archive, a record failing its CRC).
+    """
+
+    def __init__(self, path, reason):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f'checkpoint {path} is damaged ({reason})')
+
+
+def verify_checkpoint(path):
+    """Raise `DamagedCheckpointError` unless ``path`` is a complete, unaltered checkpoint.
+
+    Checks that the file is a zip archive as ``torch.save`` writes it and
+    that every record matches the CRC-32 stored with it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = save_checkpoint({'weights': torch.arange(1000.0)}, folder, 1)
+    >>> verify_checkpoint(path)
+    >>> data = bytearray(path.read_bytes())
+    >>> data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
+    >>> _ = path.write_bytes(bytes(data))
+    >>> verify_checkpoint(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    odl_wasserstein.training.checkpoint.DamagedCheckpointError: checkpoint ... is damaged (record '.../data/0' fails its CRC check)
+    >>> import shutil; shutil.rmtree(folder)
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(f'checkpoint {path} does not exist') from None
+    if size == 0:
+        raise DamagedCheckpointError(path, 'an empty file')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise DamagedCheckpointError(
+            path, f'not a complete checkpoint archive: {error}') from None
+    except OSError as error:
+        raise DamagedCheckpointError(path, f'unreadable: {error}') from None
+    if bad is not None:
+        raise DamagedCheckpointError(path, f'record {bad!r} fails its CRC check')
+
+
+def intact_checkpoint(directory, warn=True):
+    """The newest checkpoint of ``directory`` that passes `verify_checkpoint`, or None.
+
+    Candidates are the file ``latest`` names, then every checkpoint by
+    decreasing step. Damaged newer files are skipped with a
+    `RuntimeWarning` naming them and the checkpoint used (``warn=False``
+    skips silently).
+
+    Raises
+    ------
+    DamagedCheckpointError
+        If there are checkpoints but none is intact (the newest one's
+        error, naming the others).
+    """
+    directory = Path(directory)
+    candidates, seen = [], set()
+    pointed = latest_checkpoint(directory)
+    for path in ([pointed] if pointed else []) + [p for _, p in
+                                                reversed(list_checkpoints(directory))]:
+        if path not in seen:
+            seen.add(path)
+            candidates.append(path)
+    damaged = []
+    for path in candidates:
+        try:
+            verify_checkpoint(path)
+        except DamagedCheckpointError as error:
+            damaged.append(error)
+            continue
+        if damaged and warn:
+            names = '; '.join(str(error) for error in damaged)
+            warnings.warn(f'{names}; using {path} instead', RuntimeWarning, stacklevel=2)
+        return path
+    if damaged:
+        others = ''.join(f'; {error}' for error in damaged[1:])
+        raise DamagedCheckpointError(
+            damaged[0].path, f'{damaged[0].reason}, and no other checkpoint in {directory} is '
+            f'intact{others}')
+    return None
+
+
 def load_checkpoint(path):
-    """Read a checkpoint onto the CPU.
+    """Verify and read a checkpoint onto the CPU.
 
     Parameters
     ----------
     path : str or path-like
-        A checkpoint file, or a folder (its `latest_checkpoint`).
+        A checkpoint file, or a folder (its newest intact checkpoint, see
+        `intact_checkpoint`).
 
     Returns
     -------
@@ -188,17 +300,21 @@ def load_checkpoint(path):
     ------
     FileNotFoundError
         If there is no such file or the folder holds no checkpoint.
+    DamagedCheckpointError
+        If the file (or every checkpoint of the folder) is damaged.
     ValueError
         If the file is not a readable checkpoint.
     """
     path = Path(path)
     if path.is_dir():
-        found = latest_checkpoint(path)
+        found = intact_checkpoint(path)
         if found is None:
             raise FileNotFoundError(f'no checkpoint (step_*.pt) in {path}')
         path = found
-    if not path.is_file():
+    elif not path.is_file():
         raise FileNotFoundError(f'checkpoint {path} does not exist')
+    else:
+        verify_checkpoint(path)
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:
@@ -251,11 +367,18 @@ def remove_checkpoints_after(directory, step):
 
     Used when a run is resumed from an earlier checkpoint: the run is
     rewound, and later checkpoints would belong to a different history.
+    Damaged later files are not deleted but renamed to ``*.pt.damaged``
+    (kept for inspection, never read again).
     """
     directory = Path(directory)
     for found_step, path in list_checkpoints(directory):
         if found_step > step:
-            path.unlink(missing_ok=True)
+            try:
+                verify_checkpoint(path)
+            except DamagedCheckpointError:
+                os.replace(path, path.with_name(path.name + '.damaged'))
+            else:
+                path.unlink(missing_ok=True)
     path = checkpoint_path(directory, step)
     if path.is_file():
         atomic_write(directory / LATEST, lambda file: file.write(path.name.encode()))

@@ -1,9 +1,10 @@
 """Optimiser specifications and learning-rate schedules of the `Trainer`.
 
 A recipe describes each of its optimisers with an `OptimizerSpec`: which
-parameters, the Adam hyperparameters, the learning-rate schedule and the
-gradient-norm clipping. The `Trainer` builds the ``torch.optim.Adam``
-instances and an `LRSchedule` for each.
+parameters, the optimiser class (Adam by default) and its
+hyperparameters, the learning-rate schedule and the gradient-norm
+clipping. `build_optimizers` (called by the `Trainer`) makes the
+``torch.optim`` instances and an `LRSchedule` for each.
 
 Schedules are functions of the *trainer step* (the number of completed
 training steps), not of the number of updates an optimiser has made: a
@@ -16,13 +17,15 @@ clip_grad_norm=1.0)``; the WGAN recipes of sections 3-5 use
 after a given step for the cycleGAN deconvolution setting).
 """
 
+import inspect
 import math
-import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule')
+from odl_wasserstein.util import check_choice, check_int, check_positive, check_real
+
+__all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule', 'build_optimizers')
 
 SCHEDULES = ('cosine', 'constant', 'linear')
 
@@ -71,13 +74,12 @@ def lr_factor(schedule, step, max_steps, decay_start=0):
 
 
 def _check_schedule(schedule):
-    if schedule not in SCHEDULES:
-        raise ValueError(f'`schedule` must be one of {SCHEDULES}, got {schedule!r}')
+    check_choice(schedule, 'schedule', SCHEDULES)
 
 
 @dataclass
 class OptimizerSpec:
-    """What one optimiser updates and how (Adam, schedule, clipping).
+    """What one optimiser updates and how (optimiser class, schedule, clipping).
 
     Parameters
     ----------
@@ -88,11 +90,11 @@ class OptimizerSpec:
     lr : float, optional
         Base learning rate.
     betas : (float, float), optional
-        Adam's moment decay rates.
+        Moment decay rates of Adam-type optimisers (ignored by others).
     weight_decay : float, optional
-        Adam's (L2) weight decay.
+        The optimiser's (L2) weight decay.
     eps : float, optional
-        Adam's denominator offset.
+        Denominator offset of Adam-type optimisers (ignored by others).
     schedule : {'constant', 'cosine', 'linear'}, optional
         See `lr_factor`; ``'cosine'`` decays to 0 over the run.
     decay_start : int, optional
@@ -101,17 +103,26 @@ class OptimizerSpec:
         Largest global 2-norm of the gradients of these parameters; larger
         gradients are scaled down before the update. None: no clipping (the
         norm is still computed and logged).
+    optimizer : str or type, optional
+        A class of `torch.optim` or its name (``'Adam'``, ``'AdamW'``,
+        ``'SGD'``, ``'RMSprop'``, ...).
+    options : dict, optional
+        Further keyword arguments of the optimiser (e.g. ``momentum`` of
+        SGD).
 
     Examples
     --------
     >>> spec = OptimizerSpec('model', lr=1e-3, betas=(0.9, 0.99),
     ...                      schedule='cosine', clip_grad_norm=1.0)
-    >>> spec.lr, spec.schedule
-    (0.001, 'cosine')
+    >>> spec.lr, spec.schedule, spec.optimizer
+    (0.001, 'cosine', 'Adam')
+    >>> sgd = OptimizerSpec('model', lr=0.1, optimizer='SGD', options={'momentum': 0.9})
+    >>> type(sgd.build([torch.zeros(2, requires_grad=True)])).__name__
+    'SGD'
     >>> OptimizerSpec('critic', lr=-1.0)
     Traceback (most recent call last):
         ...
-    ValueError: `lr` must be a positive number, got -1.0
+    ValueError: `lr` must be a finite number > 0, got -1.0
     """
 
     params: object
@@ -122,28 +133,45 @@ class OptimizerSpec:
     schedule: str = 'constant'
     decay_start: int = 0
     clip_grad_norm: float = None
+    optimizer: object = 'Adam'
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if not (_is_real(self.lr) and self.lr > 0):
-            raise ValueError(f'`lr` must be a positive number, got {self.lr!r}')
+        self.lr = check_positive(self.lr, 'lr')
         betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
-        if betas is None or len(betas) != 2 or not all(
-                _is_real(b) and 0 <= b < 1 for b in betas):
+        if betas is None or len(betas) != 2:
+            raise TypeError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
+        self.betas = tuple(check_real(b, 'betas', minimum=0) for b in betas)
+        if not all(b < 1 for b in self.betas):
             raise ValueError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
-        self.betas = (float(betas[0]), float(betas[1]))
-        if not (_is_real(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(
-                f'`weight_decay` must be a non-negative number, got {self.weight_decay!r}')
-        if not (_is_real(self.eps) and self.eps > 0):
-            raise ValueError(f'`eps` must be a positive number, got {self.eps!r}')
+        self.weight_decay = check_real(self.weight_decay, 'weight_decay', minimum=0)
+        self.eps = check_positive(self.eps, 'eps')
         _check_schedule(self.schedule)
-        if not (isinstance(self.decay_start, numbers.Integral) and self.decay_start >= 0):
-            raise ValueError(
-                f'`decay_start` must be a non-negative integer, got {self.decay_start!r}')
-        if self.clip_grad_norm is not None and not (
-                _is_real(self.clip_grad_norm) and self.clip_grad_norm > 0):
-            raise ValueError('`clip_grad_norm` must be a positive number or None, got '
-                             f'{self.clip_grad_norm!r}')
+        self.decay_start = check_int(self.decay_start, 'decay_start')
+        self.clip_grad_norm = check_positive(self.clip_grad_norm, 'clip_grad_norm',
+                                             allow_none=True)
+        self.optimizer_class()  # validated now: a bad name fails at construction
+        if not isinstance(self.options, dict):
+            raise TypeError(f'`options` must be a dict, got {type(self.options).__name__}')
+
+    def optimizer_class(self):
+        """The `torch.optim.Optimizer` subclass this spec names."""
+        cls = self.optimizer
+        if isinstance(cls, str):
+            cls = getattr(torch.optim, cls, None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise ValueError(f'`optimizer` must name a class of torch.optim (e.g. \'Adam\', '
+                             f"'SGD') or be one, got {self.optimizer!r}")
+        return cls
+
+    def build(self, params):
+        """The optimiser of ``params`` with these settings."""
+        cls = self.optimizer_class()
+        accepted = inspect.signature(cls).parameters
+        settings = {'lr': self.lr, 'weight_decay': self.weight_decay,
+                    'betas': self.betas, 'eps': self.eps}
+        settings = {k: v for k, v in settings.items() if k in accepted}
+        return cls(params, **settings, **self.options)
 
     def resolve_params(self, modules):
         """Return the list of parameters this spec names.
@@ -201,15 +229,17 @@ class OptimizerSpec:
 
     def hyperparameters(self):
         """The settings stored with a checkpoint, as a plain dict."""
-        return {'lr': float(self.lr), 'betas': self.betas,
-                'weight_decay': float(self.weight_decay), 'eps': float(self.eps),
-                'schedule': self.schedule, 'decay_start': int(self.decay_start),
-                'clip_grad_norm': (None if self.clip_grad_norm is None
-                                   else float(self.clip_grad_norm))}
-
-
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+        values = {'lr': float(self.lr), 'betas': self.betas,
+                  'weight_decay': float(self.weight_decay), 'eps': float(self.eps),
+                  'schedule': self.schedule, 'decay_start': int(self.decay_start),
+                  'clip_grad_norm': (None if self.clip_grad_norm is None
+                                     else float(self.clip_grad_norm))}
+        cls = self.optimizer_class()
+        if cls is not torch.optim.Adam or self.options:
+            # Recorded only when not the default, so that checkpoints of Adam
+            # runs compare equal to those written before the option existed.
+            values.update(optimizer=cls.__name__, options=dict(self.options))
+        return values
 
 
 class LRSchedule:
@@ -261,3 +291,54 @@ class LRSchedule:
     def load_state_dict(self, state):
         """Restore the position; the current settings and base rates stay."""
         self.set_step(int(state['step']))
+
+
+def build_optimizers(specs, modules, max_steps, owner='recipe'):
+    """Optimisers and schedules of a recipe's specifications.
+
+    Parameters
+    ----------
+    specs : dict
+        ``name -> OptimizerSpec`` (what ``recipe.optimizers()`` returns).
+    modules : dict
+        ``name -> torch.nn.Module``, the recipe's modules.
+    max_steps : int
+        Length of the run, for the schedules.
+    owner : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    optimizers, schedules, params : dict
+        ``name -> torch.optim.Optimizer``, ``name -> LRSchedule`` and
+        ``name -> list of parameters``.
+
+    Examples
+    --------
+    >>> modules = {'model': torch.nn.Linear(2, 1)}
+    >>> optimizers, schedules, params = build_optimizers(
+    ...     {'model': OptimizerSpec('model', schedule='cosine')}, modules, max_steps=10)
+    >>> type(optimizers['model']).__name__, len(params['model'])
+    ('Adam', 2)
+    """
+    if not isinstance(specs, dict) or not specs:
+        raise TypeError(f'{owner}.optimizers() must return a non-empty dict '
+                        f'name -> OptimizerSpec, got {specs!r}')
+    optimizers, schedules, params, taken = {}, {}, {}, {}
+    for key, spec in specs.items():
+        if not isinstance(key, str):
+            raise TypeError(f'{owner}.optimizers() keys must be strings, got {key!r}')
+        if not isinstance(spec, OptimizerSpec):
+            raise TypeError(f'{owner}.optimizers()[{key!r}] must be an OptimizerSpec, '
+                            f'got {type(spec).__name__}')
+        tensors = spec.resolve_params(modules)
+        for p in tensors:
+            if id(p) in taken:
+                raise ValueError(f'optimizers {taken[id(p)]!r} and {key!r} share '
+                                 'parameters; give each parameter to one optimizer')
+            taken[id(p)] = key
+        params[key] = tensors
+        optimizers[key] = spec.build(tensors)
+        schedules[key] = LRSchedule(optimizers[key], spec.schedule, max_steps,
+                                    spec.decay_start)
+    return optimizers, schedules, params

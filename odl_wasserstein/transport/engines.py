@@ -97,8 +97,12 @@ class FFTEngine:
         }
         self._log_weights = _LogWeights()
 
-    def __call__(self, w, s, transpose=False, kind='K'):
+    def __call__(self, w, s, transpose=False, kind='K', clamp=True):
         # Forward only (see `log_apply`): temporaries are updated in place.
+        # ``clamp=False`` returns -inf (an exact zero) below the round-off
+        # floor instead of the floor itself: backward passes need that, since
+        # raising a negligible sum to the floor at a pixel with a large
+        # potential would multiply it by e^(potential / eps) and overflow.
         dims = _sample_dims(s, self.cost.ndim)
         t = s + self._log_weights(w)
         shift = t.amax(dim=dims, keepdim=True)
@@ -109,7 +113,11 @@ class FFTEngine:
         z = (conv.transpose if transpose else conv)(x.to(self.work_dtype))
         # Values below the round-off floor are noise (possibly negative).
         top = z.amax(dim=dims, keepdim=True).clamp_min_(torch.finfo(z.dtype).tiny)
-        z = torch.maximum(z, top.mul_(self.floor), out=z)
+        floor = top.mul_(self.floor)
+        if clamp:
+            z = torch.maximum(z, floor, out=z)
+        else:
+            z = z.masked_fill_(z <= floor, 0.0)
         return z.log_().to(s.dtype).add_(shift)
 
     def unresolved(self, out):
@@ -182,7 +190,7 @@ class SeparableEngine(_LogDomainEngine):
             t = self._lse_last(moved, log_matrix).movedim(-1, t.ndim - ndim + axis)
         return t
 
-    def __call__(self, w, s, transpose=False, kind='K'):
+    def __call__(self, w, s, transpose=False, kind='K', clamp=True):
         t = s + self._log_weights(w)
         if kind == 'K':
             return self._apply_axes(t, transpose, None)
@@ -203,7 +211,7 @@ class DenseEngine(_LogDomainEngine):
         self._log_matrix = {'K': -c / self.eps}
         self._log_matrix['KC'] = self._log_matrix['K'] + torch.log(c)
 
-    def __call__(self, w, s, transpose=False, kind='K'):
+    def __call__(self, w, s, transpose=False, kind='K', clamp=True):
         ndim = self.cost.ndim
         batch = s.shape[:s.ndim - ndim]
         log_matrix = self._log_matrix[kind]
@@ -229,11 +237,13 @@ class _LogApply(torch.autograd.Function):
         w, s, out = ctx.saved_tensors
         engine = ctx.engine
         grad_w = torch.zeros_like(s)
+        # Sums clamped at the round-off floor do not depend on the input.
+        grad_out = grad_out.masked_fill(engine.unresolved(out), 0.0)
         # K^T (u e^{-out}) for the signed upstream gradient u, split by sign
         # so that every kernel application has non-negative weights.
         for sign, part in ((1.0, grad_out.clamp_min(0)), (-1.0, (-grad_out).clamp_min(0))):
             if bool((part > 0).any()):
-                back = engine(part, -out, not ctx.transpose, ctx.kind)
+                back = engine(part, -out, not ctx.transpose, ctx.kind, clamp=False)
                 grad_w = grad_w + sign * torch.exp(s + back)
         grad_s = w * grad_w
         return (grad_w if ctx.needs_input_grad[0] else None,

@@ -19,11 +19,13 @@ of every sample is one measure.
 """
 
 import math
+import numbers
 
 import torch
 
 from odl_wasserstein.transport.costs import AuthorsCost, GridCost
 from odl_wasserstein.transport.solver import _mass, check_measures, sinkhorn
+from odl_wasserstein.util import check_positive, check_real
 
 __all__ = ('sinkhorn_divergence', 'SinkhornDivergence', 'WassersteinLoss')
 
@@ -47,7 +49,8 @@ def sinkhorn_divergence(mu0, mu1, cost, eps, **kwargs):
     Returns
     -------
     torch.Tensor
-        ``(N,)`` (or a scalar), ``>= 0`` up to the solver tolerance.
+        ``(N,)`` (or a scalar), ``>= 0``: values the solver's error would
+        make negative are clamped to 0.
 
     Examples
     --------
@@ -74,6 +77,9 @@ def sinkhorn_divergence(mu0, mu1, cost, eps, **kwargs):
     value = objective[:n] - 0.5 * (objective[n:2 * n] + objective[2 * n:])
     if kwargs.get('unbalanced') is not None and not kwargs.get('normalize'):
         value = value + 0.5 * eps * (_mass(a) - _mass(b)) ** 2
+    # The divergence is non-negative; a negative value is solver error
+    # (unconverged, or kernel sums below round-off, which `sinkhorn` warns of).
+    value = value.clamp_min(0)
     return value[0] if unbatched else value
 
 
@@ -94,6 +100,9 @@ def _as_measures(x, cost, name):
     """``(N, C, *shape)`` or ``(N, *shape)`` -> ``(N * C, *shape)``, batch shape."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f'`{name}` must be a torch.Tensor, got {type(x).__name__}')
+    if not x.is_floating_point():
+        raise TypeError(f'`{name}` must be a real floating-point tensor (float32 or '
+                        f'float64), got {x.dtype}; convert it with `.float()`')
     ndim = cost.ndim
     if x.ndim not in (ndim + 1, ndim + 2) or tuple(x.shape[-ndim:]) != cost.shape:
         raise ValueError(
@@ -129,6 +138,7 @@ class SinkhornDivergence(torch.nn.Module):
         super().__init__()
         if not isinstance(cost, GridCost):
             raise TypeError(f'`cost` must be a GridCost, got {cost!r}')
+        eps = check_positive(eps, 'eps')
         _check_reduction(reduction)
         kwargs.setdefault('gradient', 'implicit')
         kwargs.setdefault('tol', 1e-4)
@@ -219,10 +229,10 @@ class WassersteinLoss(torch.nn.Module):
         if positivity not in ('relu', 'softplus', None):
             raise ValueError(f"`positivity` must be 'relu', 'softplus' or None, "
                              f'got {positivity!r}')
-        if not eps > 0:
-            raise ValueError(f'`eps` must be positive, got {eps}')
-        if mass_penalty < 0 or offset < 0:
-            raise ValueError('`mass_penalty` and `offset` must be non-negative')
+        eps = check_positive(eps, 'eps')
+        mass_penalty = check_real(mass_penalty, 'mass_penalty', minimum=0)
+        offset = check_real(offset, 'offset', minimum=0)
+        unbalanced = check_positive(unbalanced, 'unbalanced', allow_none=True)
         _check_reduction(reduction)
         options.setdefault('gradient', 'implicit')
         options.setdefault('tol', 1e-4)
@@ -238,10 +248,13 @@ class WassersteinLoss(torch.nn.Module):
 
         Parameters
         ----------
-        shape : sequence of int
-            Image shape (the cost uses normalised coordinates).
+        shape : int or sequence of int
+            Image shape (the cost uses normalised coordinates); an int ``n``
+            is the ``n x n`` image of ``reconstruction_space(n)``.
         reduction : {'mean', 'sum', 'none'}, optional
         """
+        if isinstance(shape, numbers.Integral):
+            shape = (int(shape), int(shape))
         loss = cls(AuthorsCost(shape), eps=1e-3, value='cost', mass_penalty=100.0,
                    offset=1e-3, reduction=reduction, n_iter=10, init='uniform',
                    boundary='periodic', gradient='unrolled', method='fft',

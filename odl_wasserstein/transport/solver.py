@@ -51,6 +51,8 @@ import torch
 from odl_wasserstein.transport.costs import BOUNDARIES, GridCost
 from odl_wasserstein.transport.engines import (
     DenseEngine, FFTEngine, SeparableEngine, log_apply)
+from odl_wasserstein.util import (
+    check_choice, check_finite, check_int, check_positive, check_real)
 
 __all__ = ('sinkhorn', 'SinkhornResult', 'check_measures', 'METHODS')
 
@@ -136,6 +138,9 @@ def check_measures(mu0, mu1, cost, negative_tol=1e-6):
     if mu0.ndim != ndim + 1:
         raise ValueError(f'measures must have shape (N, {", ".join(map(str, cost.shape))})'
                          f' or ({", ".join(map(str, cost.shape))}), got {tuple(mu0.shape)}')
+    if mu0.shape[0] == 0:
+        raise ValueError(f'`mu0` and `mu1` hold no measures (a batch of size 0, shape '
+                         f'{tuple(mu0.shape)}); give at least one')
     cost._check_space(mu0.shape[1:])
     dtype = torch.promote_types(mu0.dtype, mu1.dtype)
     mu0, mu1 = mu0.to(dtype), mu1.to(device=mu0.device, dtype=dtype)
@@ -258,26 +263,32 @@ def _readout(problem, f, g):
     log_ktu = log_apply(engine, a, f / eps, transpose=True)
     m0 = a * torch.exp(f / eps + log_kv)
     m1 = b * torch.exp(g / eps + log_ktu)
-    unresolved = ((a * engine.unresolved(log_kv.detach())).sum(dim=dims) / _mass(a)
-                  + (b * engine.unresolved(log_ktu.detach())).sum(dim=dims) / _mass(b))
+    with torch.no_grad():
+        unresolved = ((a * engine.unresolved(log_kv)).sum(dim=dims) / _mass(a)
+                      + (b * engine.unresolved(log_ktu)).sum(dim=dims) / _mass(b))
     log_kcv = log_apply(engine, b, g / eps, kind='KC')
     transport = (a * torch.exp(f / eps + log_kcv)).sum(dim=dims)
     plan_mass = m0.sum(dim=dims)
     objective = ((f * m0).sum(dim=dims) + (g * m1).sum(dim=dims)
                  - eps * (plan_mass - _mass(a) * _mass(b)))
     if problem.rho is not None:
-        objective = objective + problem.rho * (_kl(m0, a) + _kl(m1, b))
+        objective = objective + problem.rho * (_kl(m0, a, f / eps + log_kv)
+                                               + _kl(m1, b, g / eps + log_ktu))
     error = ((m0 - a).abs().sum(dim=dims) / _mass(a)
              + (m1 - b).abs().sum(dim=dims) / _mass(b))
     return transport, objective, error.detach(), unresolved
 
 
-def _kl(m, ref):
-    """Generalised KL divergence ``sum m log(m / ref) - m + ref``."""
+def _kl(m, ref, log_ratio):
+    """Generalised KL divergence ``sum m log(m / ref) - m + ref``.
+
+    ``m = ref exp(log_ratio)`` is a marginal of the plan and ``log_ratio``
+    the potential plus the log kernel sum: finite even where ``ref = 0``,
+    so the derivative in ``ref`` keeps its ``exp(s) s`` term there (which
+    ``xlogy(m, m / ref)`` drops).
+    """
     dims = tuple(range(1, m.ndim))
-    ratio = torch.where(m > 0, m / ref.clamp_min(torch.finfo(m.dtype).tiny),
-                        torch.ones_like(m))
-    return (torch.xlogy(m, ratio) - m + ref).sum(dim=dims)
+    return (m * log_ratio - m + ref).sum(dim=dims)
 
 
 def _implicit_fixed_point(problem, g_star, tol, max_iter):
@@ -329,6 +340,45 @@ def _implicit_fixed_point(problem, g_star, tol, max_iter):
 
     g1.register_hook(solve_adjoint)
     return g1
+
+
+def _check_options(eps, n_iter, tol, max_iter, boundary, method, unbalanced, gradient,
+                   eps_scaling, check_every, mass_tolerance):
+    """Validated numeric options of `sinkhorn` (in its argument order)."""
+    eps = check_positive(eps, 'eps')
+    check_choice(boundary, 'boundary', BOUNDARIES)
+    check_choice(method, 'method', METHODS)
+    check_choice(gradient, 'gradient', ('unrolled', 'implicit'))
+    # rho = inf would give lambda = inf / inf = NaN; balanced is None.
+    if unbalanced is not None:
+        try:
+            unbalanced = check_positive(unbalanced, 'unbalanced')
+        except ValueError:
+            raise ValueError(f'`unbalanced` must be a positive finite strength (None for '
+                             f'balanced transport), got {unbalanced}') from None
+    n_iter = check_int(n_iter, 'n_iter', minimum=1, allow_none=True)
+    tol = check_positive(tol, 'tol')
+    max_iter = check_int(max_iter, 'max_iter', minimum=1)
+    check_every = check_int(check_every, 'check_every', minimum=1)
+    if eps_scaling is not None and not (
+            check_real(eps_scaling, 'eps_scaling') > 0 and eps_scaling < 1):
+        raise ValueError(f'`eps_scaling` must be in (0, 1), got {eps_scaling}')
+    mass_tolerance = check_real(mass_tolerance, 'mass_tolerance', minimum=0, allow_inf=True)
+    return eps, n_iter, tol, max_iter, unbalanced, eps_scaling, check_every, mass_tolerance
+
+
+def _initial_potential(init, b, unbatched):
+    """A warm-start potential ``g`` of the shape of ``b`` (``(N, *shape)``)."""
+    if not isinstance(init, torch.Tensor):
+        raise TypeError(f"`init` must be a tensor or 'uniform', got {type(init).__name__}")
+    if init.is_complex() or not init.is_floating_point():
+        raise TypeError(f'`init` must be a real floating-point tensor, got {init.dtype}')
+    expected = tuple(b.shape[1:]) if unbatched else tuple(b.shape)
+    if tuple(init.shape) != expected:
+        raise ValueError(f'`init` must have the shape of `mu1`, {expected}, got '
+                         f'{tuple(init.shape)}')
+    check_finite(init, 'init')
+    return init.detach().to(dtype=b.dtype, device=b.device).reshape(b.shape)
 
 
 def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
@@ -426,22 +476,9 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
     >>> result.cost.shape, result.f.shape
     (torch.Size([4]), torch.Size([4, 16, 16]))
     """
-    if not eps > 0 or not math.isfinite(eps):
-        raise ValueError(f'`eps` must be positive and finite, got {eps}')
-    if boundary not in BOUNDARIES:
-        raise ValueError(f'`boundary` must be one of {BOUNDARIES}, got {boundary!r}')
-    if method not in METHODS:
-        raise ValueError(f'`method` must be one of {METHODS}, got {method!r}')
-    if gradient not in ('unrolled', 'implicit'):
-        raise ValueError(f"`gradient` must be 'unrolled' or 'implicit', got {gradient!r}")
-    # rho = inf would give lambda = inf / inf = NaN; balanced is None.
-    if unbalanced is not None and not (unbalanced > 0 and math.isfinite(unbalanced)):
-        raise ValueError(f'`unbalanced` must be a positive finite strength (None for '
-                         f'balanced transport), got {unbalanced}')
-    if n_iter is not None and (int(n_iter) != n_iter or n_iter < 1):
-        raise ValueError(f'`n_iter` must be a positive int, got {n_iter}')
-    if not tol > 0:
-        raise ValueError(f'`tol` must be positive, got {tol}')
+    options = _check_options(eps, n_iter, tol, max_iter, boundary, method, unbalanced,
+                             gradient, eps_scaling, check_every, mass_tolerance)
+    eps, n_iter, tol, max_iter, unbalanced, eps_scaling, check_every, mass_tolerance = options
     a, b, unbatched = check_measures(mu0, mu1, cost)
     if normalize:
         shape = (-1,) + (1,) * cost.ndim
@@ -463,16 +500,14 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
     warm = init is not None and not isinstance(init, str)
     if eps_scaling is None and n_iter is None and not warm and c_max / eps > 10:
         eps_scaling = 0.5
-    if eps_scaling is not None and not 0 < eps_scaling < 1:
-        raise ValueError(f'`eps_scaling` must be in (0, 1), got {eps_scaling}')
+    if isinstance(init, str) and init != 'uniform':
+        raise ValueError(f"`init` must be a tensor or 'uniform', got {init!r}")
 
     problem = _Problem(a, b, engine, eps, unbalanced)
     context = torch.no_grad() if gradient == 'implicit' else torch.enable_grad()
     with context:
         f, remaining = None, n_iter
         if isinstance(init, str):
-            if init != 'uniform':
-                raise ValueError(f"`init` must be a tensor or 'uniform', got {init!r}")
             # The paper's first step: u = a / K(1 / n) on the whole grid.
             uniform = torch.full_like(b, 1.0 / math.prod(cost.shape))
             f = -problem.lam * eps * log_apply(engine, uniform, torch.zeros_like(b))
@@ -481,7 +516,7 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
         elif init is None:
             g = torch.zeros_like(b)
         else:
-            g = torch.as_tensor(init, dtype=b.dtype, device=b.device).reshape(b.shape)
+            g = _initial_potential(init, b, unbatched)
         if eps_scaling is not None:
             level = c_max
             while level * eps_scaling > eps:

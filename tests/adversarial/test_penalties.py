@@ -284,3 +284,50 @@ def test_errors():
         ground_metric_norm2(g, g, alpha=-1.0)
     with pytest.raises(ValueError, match='`intensity`'):
         ground_metric_norm2(g, g, intensity='zscore')
+
+
+# -- regressions of the reliability campaign (issue 10) ----------------------------
+
+def test_authors_fixed_intensity_map():
+    """Item 13: the authors map intensities of images in [-1, 1] by (x + 1) / 2."""
+    from odl_wasserstein.adversarial import AUTHORS_INTENSITY
+
+    generator = torch.Generator().manual_seed(0)
+    g = torch.randn(3, 2, 5, 6, dtype=torch.float64, generator=generator)
+    x = 2 * torch.rand(3, 2, 5, 6, dtype=torch.float64, generator=generator) - 1
+    fixed = ground_metric_norm2(g, x, intensity=AUTHORS_INTENSITY)
+    assert fixed.tolist() == pytest.approx(
+        ground_metric_norm2(g, (x + 1) / 2, intensity='none').tolist(), rel=1e-14)
+    # The authors' weight of an edge, 1 + (X_i + X_j) / 2, by hand on one pattern.
+    dg = g[..., :, 1:] - g[..., :, :-1]
+    by_hand = (g * g).sum((1, 2, 3)) + 2 * (
+        dg ** 2 * (1 + (x[..., :, 1:] + x[..., :, :-1]) / 2) / 2).sum((1, 2, 3))
+    one_pattern = ground_metric_norm2(g, x, intensity=AUTHORS_INTENSITY,
+                                      neighbours=[(0, 1)])
+    assert one_pattern.tolist() == pytest.approx(by_hand.tolist(), rel=1e-13)
+    # Unlike 'minmax', a fixed map does not depend on the sample's own range.
+    assert not torch.allclose(fixed, ground_metric_norm2(g, x, intensity='minmax'))
+
+
+@pytest.mark.parametrize('intensity, error', [
+    ((1.0, 1.0), ValueError), ((0.0, float('nan')), ValueError), ('range', ValueError),
+    ((0.0,), TypeError), (3.0, TypeError)])
+def test_intensity_errors(intensity, error):
+    g = torch.ones(1, 1, 3, 3)
+    with pytest.raises(error, match='`intensity`'):
+        ground_metric_norm2(g, g, intensity=intensity)
+
+
+def test_empty_batches_are_refused():
+    """Item 8: a batch of 0 samples gave a silent NaN critic loss."""
+    from odl_wasserstein.adversarial import critic_loss, generator_loss
+
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(9, 1))
+    empty = torch.zeros(0, 1, 3, 3)
+    for penalty in ('two-sided', 'wasserstein', None):
+        with pytest.raises(ValueError, match='hold no samples'):
+            critic_loss(critic, empty, empty, penalty=penalty)
+    with pytest.raises(ValueError, match='hold no samples'):
+        gradient_penalty(critic, empty, empty)
+    with pytest.raises(ValueError, match='`fake` holds no samples'):
+        generator_loss(critic, empty)

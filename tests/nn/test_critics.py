@@ -113,7 +113,7 @@ def test_dcgan_critic_errors():
         DCGANCritic(kernel_size=4)
     with pytest.raises(ValueError, match='`n_layers` must be an int >= 1, got 0'):
         DCGANCritic(n_layers=0)
-    with pytest.raises(ValueError, match='`filters` must be an int >= 1, got 2.5'):
+    with pytest.raises(TypeError, match='`filters` must be an int >= 1, got 2.5'):
         DCGANCritic(filters=2.5)
     with pytest.raises(TypeError, match="`negative_slope` must be a real number, got 'x'"):
         DCGANCritic(negative_slope='x')

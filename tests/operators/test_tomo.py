@@ -174,3 +174,12 @@ def test_ray_transform_pickles_for_dataloader_workers():
     x = torch.rand(3, 24, 24)
     assert torch.equal(op.operator.forward_batch(x), clone.operator.forward_batch(x))
     assert clone.scalar == op.scalar
+
+
+@pytest.mark.parametrize('shape, error', [
+    (16.5, TypeError), ((16, 16.5), TypeError), ('16', TypeError), ((16,), ValueError),
+    (0, ValueError), ((16, -1), ValueError), (True, TypeError)])
+def test_reconstruction_space_rejects_non_integer_sizes(shape, error):
+    """Regression (issue 10, item 9): 16.5 failed with "'float' object is not iterable"."""
+    with pytest.raises(error, match='`shape` must be'):
+        reconstruction_space(shape)

@@ -207,3 +207,59 @@ def test_torch_kernels_run_on_gpu():
         y_gpu = module(x.cuda())
         assert y_gpu.is_cuda
         torch.testing.assert_close(y_gpu.cpu(), module(x))
+
+
+# -- regressions of the reliability campaign (issue 10) ----------------------------
+
+def _empty_batch_cases():
+    from odl_wasserstein.operators import Convolution, MRIForward
+
+    space = odl.uniform_discr([0, 0], [1, 1], (8, 8))
+    return {
+        'blur': Convolution(space, np.ones((3, 3)) / 9),
+        'mri': MRIForward(space.complex_space, np.ones((8, 8)),
+                          coil_maps=np.ones((2, 8, 8))),
+        'ray': ray_transform(reconstruction_space(8), num_angles=3),
+        'functional': odl.functionals.L2NormSquared(space),
+        'fallback': odl.Gradient(space).adjoint @ odl.Gradient(space),
+    }
+
+
+@pytest.mark.parametrize('name', ['blur', 'mri', 'ray', 'functional', 'fallback'])
+def test_empty_batches_give_empty_results(name):
+    """Item 8: N = 0 failed inside MKL or in torch.stack."""
+    op = _empty_batch_cases()[name]
+    x = torch.zeros(0, 2, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = OperatorModule(op)(x)
+    expected = (0, 2) if op.is_functional else (0, 2) + tuple(op.range.shape)
+    assert tuple(y.shape) == expected
+    y.abs().sum().backward()
+    assert x.grad.shape == x.shape
+    if hasattr(op, 'forward_batch'):
+        assert tuple(op.forward_batch(x[:, 0].detach()).shape) == (0,) + op.range.shape
+
+
+@pytest.mark.parametrize('name', ['blur', 'mri', 'ray'])
+def test_half_precision_is_refused(name):
+    """Item 9: float16 failed with 'Unsupported dtype Half' deep in the FFT."""
+    op = _empty_batch_cases()[name]
+    with pytest.raises(TypeError, match='`x` must be a float32, float64, complex64 or '
+                                        'complex128 tensor, got torch.float16'):
+        OperatorModule(op)(torch.zeros(1, 1, 8, 8, dtype=torch.float16))
+
+
+def test_composition_through_a_product_space_falls_back_per_sample():
+    """Item 11: ``G.adjoint @ G`` maps tensors to tensors and was refused."""
+    space = odl.uniform_discr([0, 0], [1, 1], (8, 8), dtype='float64')
+    gradient = odl.Gradient(space)
+    normal = gradient.adjoint @ gradient
+    module = OperatorModule(normal)
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = module(x)
+    expected = np.stack([normal(xi[0].detach().numpy()).data for xi in x])
+    np.testing.assert_allclose(y[:, 0].detach().numpy(), expected, rtol=1e-12)
+    # -Laplacian: the gradient of <x, G*G x> / 2 is G*G x, scaled to the
+    # unweighted transpose (the cell volume cancels for G*G).
+    assert torch.autograd.gradcheck(module, (x,))
+    with pytest.raises(TypeError, match='does not map between tensor spaces'):
+        OperatorModule(gradient)

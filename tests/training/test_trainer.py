@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from odl_wasserstein.training import (
-    NonFiniteLossError, OptimizerSpec, Recipe, SupervisedRecipe, Trainer, checkpoint,
-    lr_factor, select_device)
+    NonFiniteLossError, OptimizerSpec, Recipe, RunFolderError, RunLockedError,
+    SupervisedRecipe, Trainer, checkpoint, lr_factor, select_device)
 
 
 class IndexedData:
@@ -46,15 +46,16 @@ class NoisyRecipe(SupervisedRecipe):
     ``signal_at``: send SIGINT to this process during that step.
     """
 
-    def __init__(self, model, crash_at=None, signal_at=None, **kwargs):
+    def __init__(self, model, crash_at=None, signal_at=None, signal_kind=signal.SIGINT,
+                 **kwargs):
         super().__init__(model, torch.nn.MSELoss(), **kwargs)
-        self.crash_at, self.signal_at = crash_at, signal_at
+        self.crash_at, self.signal_at, self.signal_kind = crash_at, signal_at, signal_kind
 
     def training_step(self, trainer, batch, step):
         if step == self.crash_at:
             raise RuntimeError('simulated crash')
         if step == self.signal_at:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.signal_kind)
         scale = 0.1 * np.random.uniform() + 0.1 * random.random()
         noisy = dict(batch, data=batch['data'] + scale * torch.randn_like(batch['data']))
         return super().training_step(trainer, noisy, step)
@@ -255,11 +256,15 @@ def test_non_finite_before_any_checkpoint(tmp_path):
     assert checkpoint.list_checkpoints(tmp_path / 'checkpoints') == []
 
 
-def test_sigint_saves_and_returns_interrupted(tmp_path):
-    before = signal.getsignal(signal.SIGINT)
-    result = trainer_for(tmp_path / 'cut', NoisyRecipe(make_model(), signal_at=4),
+@pytest.mark.parametrize('kind', [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_and_returns_interrupted(tmp_path, kind):
+    """SIGTERM (issue 10, item 4: exit 143 without a checkpoint) is handled like Ctrl-C."""
+    before = signal.getsignal(kind)
+    result = trainer_for(tmp_path / 'cut', NoisyRecipe(make_model(), signal_at=4,
+                                                       signal_kind=kind),
                          max_steps=8, checkpoint_every=None).fit()
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(kind) is before
+    assert result.signal == signal.Signals(kind).name
     assert result.interrupted and result.step == 5  # the step in progress was finished
     assert result.checkpoint.name == 'step_000005.pt'
     assert checkpoint.latest_checkpoint(tmp_path / 'cut' / 'checkpoints') == result.checkpoint
@@ -430,9 +435,10 @@ def test_errors_in_arguments(tmp_path):
     recipe = NoisyRecipe(make_model())
     with pytest.raises(TypeError, match='`recipe` must be a Recipe'):
         Trainer(make_model(), IndexedData(), 10, tmp_path)
-    for key, value in (('max_steps', 0), ('log_every', -1), ('keep_checkpoints', 0),
-                       ('checkpoint_every', 2.5)):
-        with pytest.raises(ValueError, match=f'`{key}` must be an int >= '):
+    for key, value, error in (('max_steps', 0, ValueError), ('log_every', -1, ValueError),
+                              ('keep_checkpoints', 0, ValueError),
+                              ('checkpoint_every', 2.5, TypeError), ('seed', 1.5, TypeError)):
+        with pytest.raises(error, match=f'`{key}` must be an int >= '):
             trainer_for(tmp_path, recipe, **{key: value})
     with pytest.raises(TypeError, match='consumed only once'):
         trainer_for(tmp_path, recipe, data=iter([1, 2]))
@@ -451,10 +457,10 @@ def test_errors_in_arguments(tmp_path):
     with pytest.raises(KeyError, match="set `input_key`"):
         recipe.unpack({'x': 1, 'target': 2})
 
-    with pytest.raises(FileNotFoundError, match="fit\\(resume='auto'\\)"):
+    with pytest.raises(RunFolderError, match="no checkpoint to resume from.*resume='auto'"):
         trainer_for(tmp_path, recipe).fit(resume=True)
     trainer_for(tmp_path, recipe, max_steps=4).fit()
-    with pytest.raises(FileExistsError, match='fit\\(resume=True\\)'):
+    with pytest.raises(RunFolderError, match='holds a run .* continue it with resume=True'):
         trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=4).fit()
     # 'auto' continues when there is a checkpoint (here: nothing left to do).
     assert trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=4).fit(
@@ -468,3 +474,104 @@ def test_errors_in_arguments(tmp_path):
     with pytest.warns(UserWarning, match="optimizer 'model' settings differ"):
         trainer_for(tmp_path, NoisyRecipe(make_model(), lr=5e-4), max_steps=4).fit(
             resume=True)
+
+
+# -- regressions of the reliability campaign (issue 10) ----------------------------
+
+def _alter_payload(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x55  # inside the tensor data: the zip stays readable
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    'altered': _alter_payload,
+    'truncated': lambda path: path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2]),
+    'empty': lambda path: path.write_bytes(b''),
+    'random': lambda path: path.write_bytes(np.random.default_rng(0).bytes(4096)),
+}
+
+
+@pytest.mark.parametrize('damage', sorted(DAMAGES))
+def test_damaged_latest_checkpoint_falls_back_to_newest_intact(tmp_path, damage):
+    """Item 1: an altered payload resumed 4.7e-2 away from the true run; other
+    damage blocked resume with messages like '[Errno 22] Invalid argument'."""
+    full = trainer_for(tmp_path / 'full', NoisyRecipe(make_model())).fit()
+    with pytest.raises(RuntimeError, match='simulated crash'):
+        trainer_for(tmp_path / 'cut', NoisyRecipe(make_model(), crash_at=9)).fit()
+    folder = tmp_path / 'cut' / 'checkpoints'
+    damaged = folder / 'step_000008.pt'
+    DAMAGES[damage](damaged)
+    with pytest.raises(checkpoint.DamagedCheckpointError, match='step_000008.pt is damaged'):
+        checkpoint.verify_checkpoint(damaged)
+    with pytest.warns(RuntimeWarning) as caught:
+        resumed = trainer_for(tmp_path / 'cut', NoisyRecipe(make_model(seed=3))).fit(
+            resume=True)
+    message = str(caught[0].message)
+    assert 'step_000008.pt is damaged' in message and 'using' in message
+    assert 'step_000004.pt' in message
+    assert resumed.resumed_from.name == 'step_000004.pt'
+    # Resuming from step 4 reproduces the uninterrupted run exactly.
+    assert without_time(resumed.history) == without_time(full.history)
+    # The damaged file is kept aside, never read again.
+    assert (folder / 'step_000008.pt.damaged').is_file()
+    assert checkpoint.load_checkpoint(folder)['step'] == 12
+
+
+def test_damaged_checkpoint_chosen_explicitly_is_refused(tmp_path):
+    trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=8).fit()
+    path = tmp_path / 'checkpoints' / 'step_000008.pt'
+    _alter_payload(path)
+    for resume in (path, 8):
+        with pytest.raises(checkpoint.DamagedCheckpointError, match='fails its CRC check'):
+            trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=8).fit(resume=resume)
+    with pytest.raises(checkpoint.DamagedCheckpointError, match='fails its CRC check'):
+        checkpoint.load_checkpoint(path)
+    # Every checkpoint damaged: no silent fallback to a fresh run.
+    _alter_payload(tmp_path / 'checkpoints' / 'step_000004.pt')
+    with pytest.raises(checkpoint.DamagedCheckpointError, match='no other checkpoint'):
+        trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=8).fit(resume='auto')
+
+
+def test_resume_from_a_chosen_step(tmp_path):
+    full = trainer_for(tmp_path / 'full', NoisyRecipe(make_model())).fit()
+    trainer_for(tmp_path / 'run', NoisyRecipe(make_model()), keep_checkpoints=None).fit()
+    resumed = trainer_for(tmp_path / 'run', NoisyRecipe(make_model(seed=2))).fit(resume=4)
+    assert resumed.resumed_from.name == 'step_000004.pt'
+    assert without_time(resumed.history) == without_time(full.history)
+    with pytest.raises(RunFolderError, match='no checkpoint of step 5 .* it has steps '
+                                             r'\[4, 8, 12\]'):
+        trainer_for(tmp_path / 'run', NoisyRecipe(make_model())).fit(resume=5)
+
+
+HOLD_LOCK = '''
+import sys, time
+from odl_wasserstein.training import RunFolder
+with RunFolder(sys.argv[1]).lock():
+    print('locked', flush=True)
+    time.sleep(60)
+'''
+
+
+def test_one_writer_per_run_folder(tmp_path):
+    """Item 3: two runs into one folder both exited 0 and one run was lost."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, '-c', HOLD_LOCK, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(RunLockedError, match=f'in use by another process \\(pid '
+                                                 f'{holder.pid} on'):
+            trainer_for(tmp_path, NoisyRecipe(make_model())).fit()
+        assert not (tmp_path / 'metrics.jsonl').exists()  # refused before writing
+    finally:
+        holder.kill()  # like kill -9: the system releases the lock
+        holder.wait()
+    result = trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=4).fit()
+    assert result.step == 4
+    # The lock is re-entrant in one process and released after the fit.
+    from odl_wasserstein.training import RunFolder
+    with RunFolder(tmp_path).lock(), pytest.warns(UserWarning, match='max_steps=4'):
+        trainer_for(tmp_path, NoisyRecipe(make_model()), max_steps=6).fit(resume=True)

@@ -124,7 +124,7 @@ def test_errors(tmp_path):
         WGANRecipe(generator, critic, penalty_options={'gamma': 0.0})
     with pytest.raises(ValueError, match='latent_dim'):
         WGANRecipe(torch.nn.Linear(2, 2), critic)
-    with pytest.raises(ValueError, match='`lr` must be a positive number'):
+    with pytest.raises(ValueError, match='`lr` must be a finite number > 0'):
         WGANRecipe(generator, critic, lr=0.0)
     recipe = WGANRecipe(generator, critic, n_critic=3)
     with pytest.raises(ValueError, match='n_critic \\* m real samples'):

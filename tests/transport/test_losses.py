@@ -146,3 +146,73 @@ def test_wasserstein_training_target_is_sharp_mse_target_is_smeared():
     assert float(row_ot.max()) > 2 * float(row_mse.max())
     centre_mass = float(ot_image[:, centre - 2:centre + 3].sum() / ot_image.sum())
     assert centre_mass > 0.8
+
+
+# -- regressions of the reliability campaign (issue 10) ----------------------------
+
+@pytest.mark.filterwarnings('ignore:implicit gradient:RuntimeWarning')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('gradient', ['unrolled', 'implicit'])
+def test_gradient_finite_and_divergence_non_negative_at_every_eps(dtype, gradient):
+    """Item 6: NaN gradients (eps <= 1e-4 in float32, <= 1e-5 in float64) and
+    negative divergences (eps = 1e-6) on a non-separable cost."""
+    from odl_wasserstein.transport import SaturatingCost
+
+    cost = SaturatingCost((12, 12), scale=3)
+    cost = cost / cost.max_value()
+    generator = torch.Generator().manual_seed(0)
+    output = torch.rand(2, 1, 12, 12, dtype=dtype, generator=generator)
+    target = torch.rand(2, 1, 12, 12, dtype=dtype, generator=generator)
+    for eps in (1e-4, 1e-5, 1e-6, 1e-8):
+        loss = WassersteinLoss(cost, eps=eps, gradient=gradient, reduction='none',
+                               max_iter=300)
+        x = output.clone().requires_grad_()
+        with pytest.warns(RuntimeWarning, match='inaccurate|did not reach'):
+            values = loss(x, target)
+        values.sum().backward()
+        assert bool(torch.isfinite(x.grad).all()), eps
+        assert bool((values.detach() >= 0).all()), (eps, values)
+
+
+def test_divergence_of_equal_measures_stays_zero_when_clamped(cost):
+    a = blob((4, 4))
+    assert float(sinkhorn_divergence(a, a, cost, 0.05, normalize=True)) == 0.0
+
+
+def test_paper_loss_of_an_int_shape_is_two_dimensional():
+    """Item 10: ``paper(16)`` built a 1-D loss and transported rows of 16 x 16 images."""
+    loss = WassersteinLoss.paper(16)
+    assert loss.cost.shape == (16, 16)
+    output, target = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    torch.testing.assert_close(loss(output, target),
+                               WassersteinLoss.paper((16, 16))(output, target))
+    assert loss(output, target).shape == ()
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    (dict(eps=None), TypeError, '`eps` must be a finite number > 0, got None'),
+    (dict(eps=float('nan')), ValueError, '`eps` must be a finite number > 0'),
+    (dict(mass_penalty=float('nan')), ValueError, '`mass_penalty` must be a finite'),
+    (dict(mass_penalty=-1.0), ValueError, '`mass_penalty` must be a finite number >= 0'),
+    (dict(offset='1e-3'), TypeError, '`offset` must be a finite number'),
+    (dict(unbalanced=0.0), ValueError, '`unbalanced` must be a finite number > 0'),
+])
+def test_argument_errors(cost, kwargs, error, message):
+    """Item 9: each bad argument is named."""
+    kwargs = dict(dict(eps=0.1), **kwargs)
+    with pytest.raises(error, match=message):
+        WassersteinLoss(cost, **kwargs)
+    if set(kwargs) == {'eps'}:
+        with pytest.raises(error, match=message):
+            SinkhornDivergence(cost, **kwargs)
+
+
+def test_integer_and_empty_inputs(cost):
+    """Items 8 and 9: int tensors and batches of 0 samples get clear errors."""
+    loss = WassersteinLoss(cost, 0.1)
+    with pytest.raises(TypeError, match='`input` must be a real floating-point tensor'):
+        loss(torch.ones(1, 1, 12, 12, dtype=torch.int64), torch.rand(1, 1, 12, 12))
+    with pytest.raises(TypeError, match='`target` must be a real floating-point tensor'):
+        loss(torch.rand(1, 1, 12, 12), torch.ones(1, 1, 12, 12, dtype=torch.int32))
+    with pytest.raises(ValueError, match='hold no measures'):
+        loss(torch.rand(0, 1, 12, 12), torch.rand(0, 1, 12, 12))

@@ -706,28 +706,45 @@ def test_input_errors():
         sinkhorn(a, 2 * b, cost, 1.0)
 
 
-@pytest.mark.parametrize('options, message', [
-    (dict(eps=0.0), '`eps` must be positive'),
-    (dict(eps=-1.0), '`eps` must be positive'),
-    (dict(eps=float('inf')), '`eps` must be positive and finite'),
-    (dict(method='sparse'), '`method` must be one of'),
-    (dict(boundary='reflect'), '`boundary` must be one of'),
-    (dict(gradient='adjoint'), "`gradient` must be 'unrolled' or 'implicit'"),
-    (dict(unbalanced=0.0), '`unbalanced` must be a positive'),
-    (dict(unbalanced=float('inf')), 'None for balanced'),
-    (dict(n_iter=0), '`n_iter` must be a positive int'),
-    (dict(n_iter=2.5), '`n_iter` must be a positive int'),
-    (dict(tol=0.0), '`tol` must be positive'),
-    (dict(eps_scaling=1.5), '`eps_scaling` must be in'),
-    (dict(init='zeros'), "`init` must be a tensor or 'uniform'"),
+@pytest.mark.parametrize('options, error, message', [
+    (dict(eps=0.0), ValueError, '`eps` must be a finite number > 0'),
+    (dict(eps=-1.0), ValueError, '`eps` must be a finite number > 0'),
+    (dict(eps=float('inf')), ValueError, '`eps` must be a finite number > 0'),
+    (dict(eps=None), TypeError, '`eps` must be a finite number > 0, got None'),
+    (dict(method='sparse'), ValueError, '`method` must be one of'),
+    (dict(boundary='reflect'), ValueError, '`boundary` must be one of'),
+    (dict(gradient='adjoint'), ValueError, '`gradient` must be one of'),
+    (dict(unbalanced=0.0), ValueError, '`unbalanced` must be a positive'),
+    (dict(unbalanced=float('inf')), ValueError, 'None for balanced'),
+    (dict(n_iter=0), ValueError, '`n_iter` must be an int >= 1'),
+    (dict(n_iter=2.5), TypeError, '`n_iter` must be an int >= 1'),
+    (dict(tol=0.0), ValueError, '`tol` must be a finite number > 0'),
+    (dict(eps_scaling=1.5), ValueError, '`eps_scaling` must be in'),
+    (dict(init='zeros'), ValueError, "`init` must be a tensor or 'uniform'"),
+    # Regression (issue 10, item 9): these ran, hung or returned NaN.
+    (dict(check_every=0), ValueError, '`check_every` must be an int >= 1'),
+    (dict(max_iter=-1), ValueError, '`max_iter` must be an int >= 1'),
+    (dict(mass_tolerance=float('nan')), ValueError, '`mass_tolerance` must be a number'),
+    (dict(init=torch.zeros(3, 3, dtype=torch.float64)), ValueError,
+     r'`init` must have the shape of `mu1`, \(4, 5\)'),
+    (dict(init=torch.full((4, 5), float('nan'))), ValueError, '`init` contains NaN'),
+    (dict(init=torch.zeros(4, 5, dtype=torch.int64)), TypeError, '`init` must be a real'),
 ])
-def test_option_errors(options, message):
+def test_option_errors(options, error, message):
     cost = SquaredEuclideanCost((4, 5))
     a = torch.rand(4, 5, dtype=torch.float64)
     options = dict(dict(eps=1.0, normalize=True), **options)
     eps = options.pop('eps')
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         sinkhorn(a, a.flip(1).clone(), cost, eps, **options)
+
+
+def test_empty_batch_is_refused():
+    """Regression (issue 10, item 8): a batch of 0 measures failed inside MKL."""
+    cost = SquaredEuclideanCost((4, 5))
+    empty = torch.zeros(0, 4, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match='hold no measures'):
+        sinkhorn(empty, empty, cost, 1.0)
 
 
 def test_separable_method_needs_separable_cost():
@@ -735,3 +752,37 @@ def test_separable_method_needs_separable_cost():
     a = torch.rand(4, 5, dtype=torch.float64)
     with pytest.raises(ValueError, match="method='separable' needs a separable cost"):
         sinkhorn(a, a.flip(0).clone(), cost, 0.1, method='separable', normalize=True)
+
+
+# -- regressions of the reliability campaign (issue 10) ----------------------------
+
+@pytest.mark.parametrize('method', ['fft', 'dense'])
+@pytest.mark.parametrize('gradient', ['unrolled', 'implicit'])
+def test_unbalanced_gradient_at_zero_mass_pixels(gradient, method):
+    """Item 7: the KL readout kept its ``exp(s) s`` term where a measure is 0."""
+    n, eps, rho = 8, 0.1, 0.5
+    cost = unit(SquaredEuclideanCost((n, n)))
+    a, b = blob_pair(n, seed=9)
+    b = 1.3 * b
+    options = dict(n_iter=30) if gradient == 'unrolled' else dict(tol=1e-13)
+
+    def run(mu0, mu1):
+        return sinkhorn(mu0, mu1, cost, eps, method=method, gradient=gradient,
+                        unbalanced=rho, **options)
+
+    mu0, mu1 = a.clone().requires_grad_(), b.clone().requires_grad_()
+    base = run(mu0, mu1)
+    grads = torch.autograd.grad(base.objective, (mu0, mu1))
+    base_value = float(base.objective.detach())
+    for which, measure in enumerate((a, b)):
+        zeros = [tuple(i) for i in (measure == 0).nonzero()[[0, 23, -1]].tolist()]
+        for index in zeros:
+            values = {}
+            for h in (1e-6, 2e-6):
+                pair = [a.clone(), b.clone()]
+                pair[which][index] += h
+                values[h] = float(run(*pair).objective)
+            d1 = (values[1e-6] - base_value) / 1e-6
+            d2 = (values[2e-6] - base_value) / 2e-6
+            assert abs(float(grads[which][index])) > 1e-3
+            assert float(grads[which][index]) == pytest.approx(2 * d1 - d2, rel=1e-5)
