@@ -159,7 +159,7 @@ def bench(args, device):
     if args.wasserstein:
         ours_w = LearnedPrimalDual(ray, **options).to(device)
         trainers['OperatorModule + WassersteinLoss'] = Trainer(
-            ours_w, WassersteinLoss.paper((args.size, args.size)), data, target, state)
+            ours_w, WassersteinLoss.adler2017((args.size, args.size)), data, target, state)
     samples = time_steps({name: t.step for name, t in trainers.items()},
                          args.steps, args.repeats, args.warmup, device)
     seconds = {name: statistics.median(s) for name, s in samples.items()}

@@ -5,7 +5,7 @@ Four parts, one run:
 1. Time per Sinkhorn iteration over the time of the two FFT convolutions
    an iteration needs (one forward and one transposed application of the
    FFT engine's kernel convolution on the same batch shape), with the
-   authors' setting: `AuthorsCost`, eps = 1e-3 (max C / eps = 8.1, float32
+   authors' setting: `Adler2017Cost`, eps = 1e-3 (max C / eps = 8.1, float32
    FFTs), periodic and zero boundaries. An iteration is timed two ways:
    ``_Problem.step`` alone, and as the difference of two full `sinkhorn`
    runs with ``n_iter = k1`` and ``k2`` divided by ``k2 - k1`` (everything
@@ -56,10 +56,11 @@ import ot
 import torch
 
 from odl_wasserstein.transport import (
-    AuthorsCost, SaturatingCost, SquaredEuclideanCost, sinkhorn)
-from odl_wasserstein.transport.solver import _choose_engine, _Problem
+    Adler2017Cost, SaturatingCost, SquaredEuclideanCost, sinkhorn)
+from odl_wasserstein.transport.engines import choose_engine
+from odl_wasserstein.transport.solver import _Problem
 
-#: The authors' eps, in the units of `AuthorsCost` (max C / eps = 8.1).
+#: The authors' eps, in the units of `Adler2017Cost` (max C / eps = 8.1).
 AUTHORS_EPS = 1e-3
 #: eps relative to a unit maximum cost in the POT comparison.
 POT_EPS = 0.05
@@ -172,10 +173,10 @@ def extra_iterations(batch, n):
 
 def iteration_case(n, batch, boundary):
     """Metadata and the callables to time for one grid, batch and boundary."""
-    cost = AuthorsCost((n, n))
+    cost = Adler2017Cost((n, n))
     eps = AUTHORS_EPS
     a, b = random_measures(batch, n, torch.float32)
-    engine = _choose_engine(cost, eps, boundary, 'fft', torch.float32, 'cpu')
+    engine = choose_engine(cost, eps, boundary, 'fft', torch.float32, 'cpu')
     if engine.work_dtype != torch.float32:
         raise RuntimeError(f'expected float32 FFTs at max C / eps = '
                            f'{cost.max_value(boundary) / eps:.3g}')
@@ -245,7 +246,7 @@ def bench_iteration(configurations, repeats):
 
 def print_iteration(results):
     print('Part 1. Sinkhorn iteration / its two FFT convolutions '
-          f'(AuthorsCost, eps={AUTHORS_EPS:g}, float32, FFT engine; target <= 1.5)')
+          f'(Adler2017Cost, eps={AUTHORS_EPS:g}, float32, FFT engine; target <= 1.5)')
     print(f'{"grid":>9}{"batch":>6}{"boundary":>10}{"FFT grid":>11}'
           f'{"2 convs [ms]":>14}{"step [ms]":>11}{"step/convs":>12}'
           f'{"iter [ms]":>11}{"iter/convs":>12}')
@@ -299,7 +300,7 @@ def bench_pot(n, repeats):
     samples = time_rounds(methods, repeats, warmup=1 if n <= 32 else 0)
     seconds = {name: per_iteration(samples, f'{name} {k1}', f'{name} {k2}', k1, k2)
                for name, (k1, k2) in counts.items()}
-    engines = {name: _choose_engine(cost, eps, 'zero', name.split()[1], torch.float64,
+    engines = {name: choose_engine(cost, eps, 'zero', name.split()[1], torch.float64,
                                     'cpu').name
                for name in counts if name.startswith('ours')}
     return {
@@ -363,7 +364,7 @@ def _peak_rss_bytes(reset):
 def memory_child(spec):
     """Forward and backward of one configuration; runs in a fresh process."""
     n, n_iter, gradient = spec['size'], spec['n_iter'], spec['gradient']
-    cost = AuthorsCost((n, n))
+    cost = Adler2017Cost((n, n))
     a, b = rings(n, torch.float32)
     a.requires_grad_(True)
     cost.kernel_cost(spec['boundary'])
@@ -431,7 +432,7 @@ def print_memory(results):
     unit = results[0]['image_bytes']
     where = 'fresh process each' if results[0]['fresh_process'] else 'in one process'
     print(f'Part 3. Memory of forward + backward at {n}x{n} (batch 1, float32, FFT '
-          f'engine, AuthorsCost, eps={AUTHORS_EPS:g}, {results[0]["boundary"]} boundary), '
+          f'engine, Adler2017Cost, eps={AUTHORS_EPS:g}, {results[0]["boundary"]} boundary), '
           f'{where}')
     print(f'  n * 4 B = {unit / 2 ** 20:.2f} MiB (one image); a dense n^2 float32 '
           f'matrix would be {results[0]["dense_matrix_bytes"] / 2 ** 30:.4g} GiB')

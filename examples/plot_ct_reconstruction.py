@@ -35,7 +35,7 @@ data = ray.range.element(noisy.numpy())
 # Filtered back-projection inverts the *normalised* transform: the helper
 # undoes the scaling. TV is slower but removes streaks and noise.
 fbp = fbp_operator(ray, filter_type='Hann')(data)
-tv = tv_reconstruction(ray, data, alpha=3e-3, niter=300, nonnegative=True)
+tv = tv_reconstruction(ray, data, alpha=3e-3, n_iter=300, nonnegative=True)
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
 for ax, (title, image) in zip(axes, [('phantom', phantom), ('FBP (Hann)', fbp),

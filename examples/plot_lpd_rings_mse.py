@@ -23,10 +23,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from odl_wasserstein.data import RingsDataset, validation_set
+from odl_wasserstein.methods import SupervisedRecipe
 from odl_wasserstein.metrics import peak_intensity, sliced_transport_distance
 from odl_wasserstein.nn import LearnedPrimalDual
 from odl_wasserstein.operators import ray_transform, reconstruction_space
-from odl_wasserstein.training import SupervisedRecipe, Trainer
+from odl_wasserstein.training import Trainer
 
 torch.manual_seed(0)
 size = 64

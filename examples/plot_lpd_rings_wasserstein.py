@@ -25,10 +25,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from odl_wasserstein.data import RingsDataset, validation_set
+from odl_wasserstein.methods import SupervisedRecipe
 from odl_wasserstein.metrics import peak_intensity, sliced_transport_distance
 from odl_wasserstein.nn import LearnedPrimalDual
 from odl_wasserstein.operators import ray_transform, reconstruction_space
-from odl_wasserstein.training import SupervisedRecipe, Trainer
+from odl_wasserstein.training import Trainer
 from odl_wasserstein.transport import WassersteinLoss
 
 torch.manual_seed(0)
@@ -39,7 +40,7 @@ dataset = RingsDataset(operator, batch_size=1, noise_level=0.05, seed=0)
 # %%
 # The loss of the authors' code, for images of this size (the cost lives on
 # normalised [-1, 1] coordinates, so the same loss works at any size).
-loss = WassersteinLoss.paper((size, size))
+loss = WassersteinLoss.adler2017((size, size))
 print(loss)
 
 model = LearnedPrimalDual(operator, n_iter=4, filters=8)

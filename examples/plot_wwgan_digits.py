@@ -30,18 +30,21 @@ import tempfile
 import matplotlib.pyplot as plt
 import torch
 
-from odl_wasserstein.adversarial import critic_values
+from odl_wasserstein.adversarial import critic_continuity, critic_values
 from odl_wasserstein.data import salt_and_pepper
-from odl_wasserstein.experiments.wwgan import (
-    GANSettings, digits_split, load_gan, train_gan)
-from odl_wasserstein.metrics import critic_continuity, sliced_wasserstein
+from odl_wasserstein.experiments import load_config
+from odl_wasserstein.experiments.wwgan import digits_split, load_run, train
+from odl_wasserstein.metrics import sliced_wasserstein
 
-settings = dict(size=16, filters=16, batch_size=32, steps=300, lr=2e-4,
-                log_every=50, validate_every=300, device='cpu')
+# The shipped configurations of the comparison, made smaller.
+smaller = {'data': {'size': 16}, 'model': {'filters': 16},
+           'train': {'batch_size': 32, 'steps': 300, 'log_every': 50,
+                     'validate_every': 300, 'device': 'cpu'}}
 folder = tempfile.mkdtemp()
 labels = {'wgan-gp': 'WGAN-GP', 'wwgan': 'WWGAN'}
 for method in labels:
-    train_gan(GANSettings(method=method, **settings), f'{folder}/{method}', progress=False)
+    config = load_config(f'wwgan_digits_{method.replace("-", "_")}', smaller)
+    train(config, f'{folder}/{method}', progress=False)
 
 # %%
 # Samples of both generators, and the sliced Wasserstein distance between
@@ -50,7 +53,7 @@ for method in labels:
 # held-out digits).
 train_images, test_images = digits_split(16)
 z = torch.randn(500, 64, generator=torch.Generator().manual_seed(0))
-networks = {method: load_gan(f'{folder}/{method}')[:2] for method in labels}
+networks = {method: load_run(f'{folder}/{method}')[:2] for method in labels}
 floor = sliced_wasserstein(train_images, test_images, n_projections=256,
                            generator=torch.Generator().manual_seed(0))
 fig, axes = plt.subplots(2, 1, figsize=(8, 2.6), layout='constrained')

@@ -11,11 +11,12 @@
 import odl
 
 from odl_wasserstein.operators.tomo import operator_norm
+from odl_wasserstein.util import check_int, check_positive
 
 __all__ = ('tv_reconstruction',)
 
 
-def tv_reconstruction(op, data, alpha, niter=1000, nonnegative=False,
+def tv_reconstruction(op, data, alpha, n_iter=1000, nonnegative=False,
                       x0=None, callback=None):
     """Total-variation reconstruction with ODL's PDHG solver.
 
@@ -27,7 +28,7 @@ def tv_reconstruction(op, data, alpha, niter=1000, nonnegative=False,
         Measured data.
     alpha : float
         Regularisation weight (> 0).
-    niter : int, optional
+    n_iter : int, optional
         Number of PDHG iterations.
     nonnegative : bool, optional
         Constrain the solution to ``x >= 0``.
@@ -54,17 +55,15 @@ def tv_reconstruction(op, data, alpha, niter=1000, nonnegative=False,
     >>> op = ray_transform(space, num_angles=20, normalize=True)
     >>> phantom = odl.core.phantom.shepp_logan(space, modified=True)
     >>> data = op(phantom)
-    >>> rec = tv_reconstruction(op, data, alpha=1e-3, niter=500)
+    >>> rec = tv_reconstruction(op, data, alpha=1e-3, n_iter=500)
     >>> fbp = fbp_operator(op)(data)
     >>> def error(x):
     ...     return round(float((x - phantom).norm() / phantom.norm()), 2)
     >>> error(rec), error(fbp)
     (0.23, 0.59)
     """
-    if not alpha > 0:
-        raise ValueError(f'`alpha` must be positive, got {alpha}')
-    if int(niter) < 1:
-        raise ValueError(f'`niter` must be a positive int, got {niter}')
+    alpha = check_positive(alpha, 'alpha')
+    n_iter = check_int(n_iter, 'n_iter', minimum=1)
     space = op.domain
     data = op.range.element(data)
     gradient = odl.Gradient(space)
@@ -76,6 +75,6 @@ def tv_reconstruction(op, data, alpha, niter=1000, nonnegative=False,
          else odl.functionals.ZeroFunctional(space))
     step = 1.0 / (1.05 * operator_norm(stacked))
     x = space.zero() if x0 is None else space.element(x0).copy()
-    odl.solvers.pdhg(x, f, g, stacked, niter=int(niter), tau=step, sigma=step,
+    odl.solvers.pdhg(x, f, g, stacked, niter=n_iter, tau=step, sigma=step,
                      callback=callback)
     return x

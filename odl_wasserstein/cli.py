@@ -2,35 +2,54 @@
 
 Subcommands:
 
-- ``demo``: the flagship demo (`odl_wasserstein.experiments.learned_ct.flagship_demo`):
+- ``demo``: the flagship demo (`odl_wasserstein.experiments.learned_ct.demo`):
   learned primal-dual trained with MSE and with the Wasserstein loss on
   misaligned rings at 128 x 128, evaluated against FBP and TV on held-out
   samples; writes a figure and a metrics JSON.
-- ``train CONFIG``: train the network of a configuration (a shipped name or
-  a TOML file), with ``--set section.key=value`` overrides and
-  ``--resume``; under ``torchrun`` on several processes.
-- ``evaluate RUN [RUN ...]``: evaluate trained runs and the baselines on
-  held-out samples.
+- ``train CONFIG``: one run of any experiment's configuration (a shipped
+  name or a TOML file; the file's ``experiment`` picks the experiment),
+  with ``--set section.key=value`` overrides and ``--resume [STEP|PATH]``;
+  under ``torchrun`` on several processes.
+- ``evaluate RUN [RUN ...]``: the evaluation of the runs' experiment
+  (learned CT: against FBP and TV; WGANs: the critic experiments).
 - ``configs``: list the shipped configurations.
 - ``wwgan``: WGAN-GP against the Wasserstein-of-Wasserstein GAN on digits
-  (`odl_wasserstein.experiments.wwgan.wwgan_demo`): same networks and
-  budget, then the critics' continuity under translations, their response
-  to salt-and-pepper noise, sample quality and time per step.
+  (`odl_wasserstein.experiments.wwgan.demo`): the shipped configurations
+  ``wwgan_digits_wgan_gp`` and ``wwgan_digits_wwgan`` trained, then
+  evaluated.
+
+Every user error (a bad option or configuration value, an unusable output
+folder, a run folder in use, a damaged checkpoint, a non-finite loss, not
+enough memory, a full disk) ends the command with one line on stderr and
+exit status 2; ``--traceback`` shows the Python traceback instead. A run
+stopped by Ctrl-C or SIGTERM saves a checkpoint, says how to continue and
+exits with 130 or 143.
 """
 
 import argparse
 import ast
+import shlex
 import sys
+import warnings
 from pathlib import Path
 
-__all__ = ('main', 'build_parser', 'parse_overrides')
+import torch
+
+__all__ = ('main', 'build_parser', 'parse_overrides', 'CLI_WORDS')
+
+CLI_WORDS = {'resume': '--resume', 'output': '--output'}
+"""How the command names the choices an error message may suggest."""
+
+USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, MemoryError,
+               torch.OutOfMemoryError)
 
 
 def parse_overrides(items):
     """Turn ``['train.steps=10', 'data.size=64']`` into nested overrides.
 
     Values are read as Python literals (numbers, strings in quotes, lists,
-    ``None``, ``True``) and otherwise kept as strings.
+    ``None``, ``True``) and otherwise kept as strings; the configuration's
+    schema then checks them. ``name=...`` sets the top-level name.
 
     Examples
     --------
@@ -45,65 +64,114 @@ def parse_overrides(items):
     for item in items or ():
         key, sep, raw = item.partition('=')
         section, dot, name = key.strip().partition('.')
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = raw.strip()
+        if sep and section == 'name' and not dot:
+            overrides['name'] = value
+            continue
         if not (sep and dot and section and name):
             raise ValueError(f'--set expects section.key=value, e.g. train.steps=100, '
                              f'got {item!r}')
-        try:
-            value = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            value = raw.strip()
         overrides.setdefault(section, {})[name] = value
     return overrides
 
 
-def _demo(args):
-    from odl_wasserstein.experiments.learned_ct import flagship_demo, format_report
+def _resume_argument(text):
+    """``--resume``'s value: a step number or a checkpoint path."""
+    return int(text) if text.isdigit() else Path(text)
 
-    report = flagship_demo(args.output, steps=args.steps, n_samples=args.samples,
-                           progress=not args.quiet,
-                           resume=False if args.restart else 'auto')
-    print(format_report(report))
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {text!r}')
+    return value
+
+
+def _interrupted(result, command, again):
+    from odl_wasserstein.training import exit_status
+
+    name = result.signal or 'SIGINT'
+    print(f'odl-wasserstein {command}: stopped by {name} at step {result.step} of '
+          f'{result.output_dir}; checkpoint {result.checkpoint}; continue with: {again}',
+          file=sys.stderr, flush=True)
+    return exit_status(name)
+
+
+def _demo(args):
+    from odl_wasserstein.experiments import TrainingInterrupted, learned_ct
+
+    try:
+        result = learned_ct.demo(args.output, steps=args.steps, n_samples=args.samples,
+                                 progress=not args.quiet)
+    except TrainingInterrupted as stop:
+        again = f'odl-wasserstein demo --output {shlex.quote(str(args.output))}'
+        return _interrupted(stop.result, 'demo', again)
+    print(learned_ct.report(result))
     print(f'wrote {args.output}/reconstructions.png and {args.output}/metrics.json')
-    return report
+    return 0
 
 
 def _train(args):
-    from odl_wasserstein.config import load_config
-    from odl_wasserstein.experiments.learned_ct import train
+    from odl_wasserstein.experiments import experiment_module, load_config
 
     config = load_config(args.config, parse_overrides(args.set))
     output = Path(args.output or Path('results') / config.name)
-    result = train(config, output, resume=args.resume, progress=not args.quiet)
-    state = 'interrupted at' if result.interrupted else 'finished at'
-    print(f'{config.name}: {state} step {result.step}; checkpoint {result.checkpoint}')
-    return result
+    result = experiment_module(config.experiment).train(
+        config, output, resume=args.resume, progress=not args.quiet)
+    if result.interrupted:
+        sets = ''.join(f' --set {shlex.quote(item)}' for item in args.set or ())
+        again = (f'odl-wasserstein train {shlex.quote(str(args.config))}{sets} '
+                 f'--output {shlex.quote(str(output))} --resume')
+        return _interrupted(result, 'train', again)
+    print(f'{config.name}: finished at step {result.step}; checkpoint {result.checkpoint}')
+    return 0
 
 
 def _evaluate(args):
-    from odl_wasserstein.experiments.learned_ct import evaluate, format_report
+    from odl_wasserstein.experiments import load_run_config
 
-    runs = {}
+    runs, modules = {}, set()
     for run in args.runs:
         label, sep, folder = run.partition('=')
         label, folder = (label, folder) if sep else (Path(run).name, run)
+        if label in runs:
+            raise ValueError(f'two runs have the label {label!r}; name them LABEL=RUN')
+        config, module = load_run_config(folder)
         runs[label] = Path(folder)
-    report = evaluate(runs, args.output, n_samples=args.samples,
-                      baselines=not args.no_baselines)
-    print(format_report(report))
-    print(f'wrote {args.output}/reconstructions.png and {args.output}/metrics.json')
-    return report
+        modules.add(module)
+    if len(modules) > 1:
+        raise ValueError('the runs belong to different experiments; evaluate them apart')
+    module = modules.pop()
+    result = module.evaluate(runs, args.output, n_samples=args.samples,
+                             baselines=not args.no_baselines)
+    print(module.report(result))
+    print(f'wrote the figure and the metrics JSON in {args.output}')
+    return 0
 
 
 def _wwgan(args):
-    from odl_wasserstein.experiments.wwgan import format_gan_report, wwgan_demo
+    from odl_wasserstein.experiments import TrainingInterrupted, wwgan
 
-    settings = {key: value for key, value in (('filters', args.filters),
-                                              ('size', args.size)) if value is not None}
-    report = wwgan_demo(args.output, steps=args.steps, progress=not args.quiet,
-                        resume=False if args.restart else 'auto', **settings)
-    print(format_gan_report(report))
+    overrides = {}
+    if args.size is not None:
+        overrides['data'] = {'size': args.size}
+    if args.filters is not None:
+        overrides['model'] = {'filters': args.filters}
+    try:
+        result = wwgan.demo(args.output, steps=args.steps, progress=not args.quiet,
+                            **overrides)
+    except TrainingInterrupted as stop:
+        again = f'odl-wasserstein wwgan --output {shlex.quote(str(args.output))}'
+        return _interrupted(stop.result, 'wwgan', again)
+    print(wwgan.report(result))
     print(f'wrote {args.output}/wwgan_critics.png and {args.output}/wwgan_metrics.json')
-    return report
+    return 0
 
 
 def _configs(args):
@@ -111,33 +179,37 @@ def _configs(args):
 
     for name in available_configs():
         print(name)
+    return 0
 
 
-def build_parser():
-    """Return the argument parser of the ``odl-wasserstein`` command."""
-    parser = argparse.ArgumentParser(
-        prog='odl-wasserstein',
-        description='Optimal transport and adversarial learning for inverse '
-                    'problems with ODL.')
-    commands = parser.add_subparsers(dest='command', required=True)
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line."""
 
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
+def _add_demo(commands):
     demo = commands.add_parser(
         'demo', help='train learned primal-dual with MSE and Wasserstein loss on '
-                     'misaligned rings (128 x 128, CPU) and compare with FBP and TV')
+                     'misaligned rings (128 x 128, CPU) and compare with FBP and TV',
+        description='The flagship demo. Runs found in --output are continued (an '
+                    'interrupted demo resumes where it stopped); for a fresh start, '
+                    'choose another --output.')
     demo.add_argument('--output', default='results/demo',
                       help='output folder (default: %(default)s)')
-    demo.add_argument('--steps', type=int, default=None,
+    demo.add_argument('--steps', type=_positive_int, default=None,
                       help='training steps per model (default: the configurations\')')
-    demo.add_argument('--samples', type=int, default=None,
+    demo.add_argument('--samples', type=_positive_int, default=None,
                       help='held-out samples (default: the configurations\')')
-    demo.add_argument('--restart', action='store_true',
-                      help='start the runs afresh instead of continuing those in --output')
     demo.add_argument('--quiet', action='store_true', help='no progress bars')
     demo.set_defaults(run=_demo)
 
+
+def _add_train(commands):
     train = commands.add_parser(
-        'train', help='train the network of a configuration',
-        description='Train the network of a configuration. Under torchrun, e.g. '
+        'train', help='train one run of a configuration',
+        description='Train one run of a configuration. Under torchrun, e.g. '
                     '`torchrun --nproc_per_node 4 -m odl_wasserstein.cli train ...`, '
                     'each process trains on its share of every step.')
     train.add_argument('config', help='a shipped configuration (see `odl-wasserstein '
@@ -146,45 +218,83 @@ def build_parser():
                        help='override a setting, e.g. --set train.steps=100 (repeatable)')
     train.add_argument('--output', default=None,
                        help='run folder (default: results/<config name>)')
-    train.add_argument('--resume', action='store_true',
-                       help='continue the run in --output from its last checkpoint')
+    train.add_argument('--resume', nargs='?', const=True, default=False,
+                       type=_resume_argument, metavar='STEP|PATH',
+                       help='continue the run in --output: from its newest intact '
+                            'checkpoint, from the checkpoint of STEP, or from the '
+                            'checkpoint file PATH')
     train.add_argument('--quiet', action='store_true', help='no progress bar')
     train.set_defaults(run=_train)
 
+
+def _add_evaluate(commands):
     evaluate = commands.add_parser(
-        'evaluate', help='evaluate trained runs and the baselines on held-out samples')
+        'evaluate', help='evaluate trained runs (and the baselines) on held-out samples')
     evaluate.add_argument('runs', nargs='+', metavar='[LABEL=]RUN',
                           help='run folders written by `train` (label: folder name)')
     evaluate.add_argument('--output', default='results/evaluation',
                           help='output folder (default: %(default)s)')
-    evaluate.add_argument('--samples', type=int, default=None,
+    evaluate.add_argument('--samples', type=_positive_int, default=None,
                           help='held-out samples (default: the configuration\'s)')
     evaluate.add_argument('--no-baselines', action='store_true',
-                          help='skip FBP and TV')
+                          help='skip the baselines (FBP and TV; the train-vs-test '
+                               'reference for GANs)')
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_wwgan(commands):
     gan = commands.add_parser(
         'wwgan', help='train WGAN-GP and WWGAN on digits with the same budget and compare '
                       'their critics (Dukler et al. 2019)')
     gan.add_argument('--output', default='results/wwgan',
                      help='output folder (default: %(default)s)')
-    gan.add_argument('--steps', type=int, default=None,
+    gan.add_argument('--steps', type=_positive_int, default=None,
                      help='generator updates per run (default: 2000)')
-    gan.add_argument('--size', type=int, default=None, help='image side (default: 32)')
-    gan.add_argument('--filters', type=int, default=None,
+    gan.add_argument('--size', type=_positive_int, default=None,
+                     help='image side (default: 32)')
+    gan.add_argument('--filters', type=_positive_int, default=None,
                      help='width of the generator and critic (default: 32)')
-    gan.add_argument('--restart', action='store_true',
-                     help='start the runs afresh instead of continuing those in --output')
     gan.add_argument('--quiet', action='store_true', help='no progress bars')
     gan.set_defaults(run=_wwgan)
 
-    configs = commands.add_parser('configs', help='list the shipped configurations')
-    configs.set_defaults(run=_configs)
+
+def build_parser():
+    """Return the argument parser of the ``odl-wasserstein`` command."""
+    parser = _Parser(prog='odl-wasserstein',
+                     description='Optimal transport and adversarial learning for inverse '
+                                 'problems with ODL.')
+    parser.add_argument('--traceback', action='store_true',
+                        help='show the Python traceback of an error instead of one line')
+    commands = parser.add_subparsers(dest='command', required=True)
+    _add_demo(commands)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_wwgan(commands)
+    commands.add_parser('configs', help='list the shipped configurations').set_defaults(
+        run=_configs)
     return parser
+
+
+def _one_line(error):
+    from odl_wasserstein.training import WordedError
+
+    text = error.in_words(CLI_WORDS) if isinstance(error, WordedError) else str(error)
+    text = ' '.join(text.split()) or type(error).__name__
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        text = f'out of memory ({text}); reduce the image size, batch size or network'
+    return text
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f'odl-wasserstein: warning: {" ".join(str(message).split())}', file=sys.stderr)
 
 
 def main(argv=None):
     """Run the ``odl-wasserstein`` command with ``argv`` (default: sys.argv).
+
+    Returns the exit status: 0, or 130 / 143 for a run stopped by Ctrl-C /
+    SIGTERM (after its checkpoint). User errors exit with status 2 and
+    one line on stderr.
 
     Examples
     --------
@@ -196,11 +306,19 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        parser.exit(2, f'odl-wasserstein {args.command}: error: {error}\n')
-    return 0
+    command = f'odl-wasserstein {args.command}'
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            if args.traceback:
+                raise
+            parser.exit(130, f'{command}: interrupted\n')
+        except USER_ERRORS as error:
+            if args.traceback:
+                raise
+            parser.exit(2, f'{command}: error: {_one_line(error)}\n')
 
 
 if __name__ == '__main__':

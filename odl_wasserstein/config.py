@@ -1,237 +1,233 @@
-"""Experiment configurations as TOML files, validated against dataclasses.
+"""Experiment configurations: TOML files validated against a schema of dataclasses.
 
-A configuration has the sections ``[data]``, ``[model]``, ``[loss]``,
-``[train]`` and ``[evaluate]`` (see the dataclasses below for every key
-and its default). Unknown sections or keys are rejected with the list of
-valid ones, so a typo never silently falls back to a default. The
-configurations of the papers ship with the package
-(`available_configs`, `load_config('ct_rings_wasserstein_512')`); files
-are loaded by path.
+Every experiment (`odl_wasserstein.experiments`) declares its schema as a
+subclass of `ExperimentConfig` whose fields are `Section` dataclasses, one
+per TOML table (``[data]``, ``[model]``, ``[train]``, ...). Loading a
+configuration
+
+- rejects unknown sections and keys with the list of valid ones, so a typo
+  never silently falls back to a default;
+- checks every value against the type its field declares (``int``,
+  ``float``, ``str``, ``bool``, tuples, unions with None), naming the key:
+  ``--set train.lr=abc`` gives "`train.lr` must be a number, got 'abc'";
+- then runs each section's own rules (`Section.validate`) with the shared
+  validators of `odl_wasserstein.util`.
+
+``name`` (a plain file name: it names the default run folder) and
+``experiment`` (which experiment the file configures) are top-level keys.
+This module reads and validates; `odl_wasserstein.experiments.load_config`
+picks the schema by the file's ``experiment``.
 """
 
 import dataclasses
+import math
+import re
 import tomllib
-from dataclasses import dataclass, field
+import types
+import typing
 from importlib import resources
 from pathlib import Path
 
 from odl_wasserstein.util import check_int
 
-__all__ = (
-    'DataConfig', 'ModelConfig', 'LossConfig', 'TrainConfig', 'EvaluateConfig',
-    'ExperimentConfig', 'load_config', 'available_configs', 'config_from_dict',
-)
+__all__ = ('Section', 'ExperimentConfig', 'check_name', 'read_config_file',
+           'available_configs', 'plain')
+
+_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 
 
-@dataclass
-class DataConfig:
-    """Phantoms, geometry and noise.
+def check_name(name, key='name'):
+    """Return ``name`` if it is a plain file name (it names a run folder).
 
-    Attributes
-    ----------
-    phantom : {'rings', 'ellipses'}
-        Misaligned rings (Wasserstein-loss paper) or random ellipses
-        (learned primal-dual paper).
-    size : int
-        Image side in pixels (unit pixels, centred).
-    num_angles : int
-        Parallel-beam views on ``[0, pi)``.
-    noise_level : float
-        Noise std relative to the mean absolute data.
-    n_rings : int
-        Rings per phantom.
-    max_shift : int or None
-        Per-ring shift range in pixels; None scales 40 px at 512 with size.
-    mean_ellipses : int
-        Poisson mean of the ellipse count.
-    batch_size : int
-    seed : int
-        Seed of the training data; validation and test data use other seeds.
-    """
-
-    phantom: str = 'rings'
-    size: int = 128
-    num_angles: int = 30
-    noise_level: float = 0.05
-    n_rings: int = 2
-    max_shift: int | None = None
-    mean_ellipses: int = 50
-    batch_size: int = 1
-    seed: int = 0
-
-    def check(self):
-        _one_of('data.phantom', self.phantom, ('rings', 'ellipses'))
-        _positive('data.size', self.size, minimum=8)
-        _positive('data.num_angles', self.num_angles)
-        _positive('data.batch_size', self.batch_size)
-        _positive('data.n_rings', self.n_rings)
-        if not self.noise_level >= 0:
-            raise ValueError(f'data.noise_level must be >= 0, got {self.noise_level}')
-
-
-@dataclass
-class ModelConfig:
-    """Learned primal-dual network (`odl_wasserstein.nn.LearnedPrimalDual`)."""
-
-    n_iter: int = 10
-    n_primal: int = 5
-    n_dual: int = 5
-    filters: int = 32
-
-    def check(self):
-        for name in ('n_iter', 'n_dual', 'filters'):
-            _positive(f'model.{name}', getattr(self, name))
-        _positive('model.n_primal', self.n_primal, minimum=2)
-
-
-@dataclass
-class LossConfig:
-    """Training loss.
-
-    Attributes
-    ----------
-    name : {'mse', 'wasserstein_paper', 'wasserstein'}
-        ``'mse'``; ``'wasserstein_paper'``: the authors' recipe
-        (`WassersteinLoss.paper`); ``'wasserstein'``: the debiased
-        divergence with the saturating cost of scale ``cost_scale``.
-    eps : float
-        Entropic regularisation (``'wasserstein'``), on the unit-max cost.
-    cost_scale : float
-        Scale of the saturating cost in normalised ``[-1, 1]`` units (0.3 is
-        the authors' cut-off).
-    mass_penalty : float
-        Weight of the squared mean difference (``'wasserstein'``).
-    """
-
-    name: str = 'mse'
-    eps: float = 0.05
-    cost_scale: float = 0.3
-    mass_penalty: float = 100.0
-
-    def check(self):
-        _one_of('loss.name', self.name, ('mse', 'wasserstein_paper', 'wasserstein'))
-        if not self.eps > 0 or not self.cost_scale > 0 or self.mass_penalty < 0:
-            raise ValueError('loss.eps and loss.cost_scale must be positive, '
-                             'loss.mass_penalty non-negative')
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation (`odl_wasserstein.training.Trainer`)."""
-
-    steps: int = 1000
-    lr: float = 1e-3
-    betas: tuple = (0.9, 0.99)
-    clip_grad_norm: float | None = 1.0
-    schedule: str = 'cosine'
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    validate_every: int | None = None
-    figure_every: int | None = None
-    device: str = 'auto'
-    num_workers: int = 0
-    seed: int = 0
-    threads: int | None = None
-
-    def check(self):
-        _positive('train.steps', self.steps)
-        _positive('train.checkpoint_every', self.checkpoint_every)
-        _positive('train.log_every', self.log_every)
-        if not self.lr > 0:
-            raise ValueError(f'train.lr must be positive, got {self.lr}')
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f'train.betas must be two numbers in [0, 1), got {self.betas}')
-        _one_of('train.schedule', self.schedule, ('cosine', 'constant'))
-        self.betas = tuple(self.betas)
-
-
-@dataclass
-class EvaluateConfig:
-    """Held-out evaluation and baselines."""
-
-    n_samples: int = 8
-    seed: int = 12345
-    tv_alpha: float = 3e-3
-    tv_iterations: int = 300
-    fbp_filter: str = 'Hann'
-
-    def check(self):
-        _positive('evaluate.n_samples', self.n_samples)
-        _positive('evaluate.tv_iterations', self.tv_iterations)
-
-
-@dataclass
-class ExperimentConfig:
-    """A whole experiment: one section per stage."""
-
-    name: str = 'experiment'
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-
-    def check(self):
-        for section in (self.data, self.model, self.loss, self.train, self.evaluate):
-            section.check()
-        return self
-
-    def to_dict(self):
-        """Plain nested dict (for logs and checkpoints)."""
-        return dataclasses.asdict(self)
-
-
-def _positive(name, value, minimum=1):
-    check_int(value, name, minimum=minimum)
-
-
-def _one_of(name, value, choices):
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
-
-
-_SECTIONS = {'data': DataConfig, 'model': ModelConfig, 'loss': LossConfig,
-             'train': TrainConfig, 'evaluate': EvaluateConfig}
-
-
-def config_from_dict(values, source='configuration'):
-    """Build and check an `ExperimentConfig` from a nested dict.
-
-    Raises
-    ------
-    ValueError
-        For unknown sections or keys (naming the valid ones) and invalid
-        values.
+    Letters, digits, ``.``, ``_`` and ``-``, starting with a letter or
+    digit, at most 100 characters: no path separators, no ``..``.
 
     Examples
     --------
-    >>> config = config_from_dict({'name': 'tiny', 'data': {'size': 32}})
-    >>> config.data.size, config.model.n_iter
-    (32, 10)
-    >>> config_from_dict({'data': {'sise': 32}})
+    >>> check_name('ct_rings_128')
+    'ct_rings_128'
+    >>> check_name('../../escape')
     Traceback (most recent call last):
         ...
-    ValueError: configuration: unknown key 'sise' in [data]; valid keys: batch_size, max_shift, mean_ellipses, n_rings, noise_level, num_angles, phantom, seed, size
+    ValueError: `name` must be a plain name (letters, digits, '.', '_', '-'; no path), got '../../escape'
     """
-    values = dict(values)
-    unknown = set(values) - set(_SECTIONS) - {'name'}
-    if unknown:
-        raise ValueError(
-            f'{source}: unknown section(s) {sorted(unknown)}; valid: name, '
-            f'{", ".join(sorted(_SECTIONS))}')
-    sections = {}
-    for section, cls in _SECTIONS.items():
-        given = values.get(section, {})
-        if not isinstance(given, dict):
-            raise ValueError(f'{source}: [{section}] must be a table, got {given!r}')
-        valid = {f.name for f in dataclasses.fields(cls)}
-        for key in given:
-            if key not in valid:
-                raise ValueError(
-                    f'{source}: unknown key {key!r} in [{section}]; valid keys: '
-                    f'{", ".join(sorted(valid))}')
-        sections[section] = cls(**given)
-    return ExperimentConfig(name=str(values.get('name', 'experiment')), **sections).check()
+    if not isinstance(name, str):
+        raise TypeError(f'`{key}` must be a string, got {name!r}')
+    if not _NAME.fullmatch(name) or '..' in name:
+        raise ValueError(f"`{key}` must be a plain name (letters, digits, '.', '_', '-'; "
+                         f'no path), got {name!r}')
+    return name
+
+
+def _describe(annotation):
+    if annotation in (int, float, str, bool):
+        return {int: 'an int', float: 'a number', str: 'a string', bool: 'true or false'}[
+            annotation]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return ' or '.join('None' if a is type(None) else _describe(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f'a list of {_describe(args[0]).split(" ", 1)[1]}s'
+        return f'a list of {len(args)} {_describe(args[0]).split(" ", 1)[1]}s'
+    return getattr(annotation, '__name__', str(annotation))
+
+
+def _coerce(value, annotation, key):
+    """``value`` as the type ``annotation`` declares, or `TypeError`/`ValueError` naming ``key``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is not type(None):
+                try:
+                    return _coerce(value, arg, key)
+                except (TypeError, ValueError):
+                    continue
+        raise TypeError(f'`{key}` must be {_describe(annotation)}, got {value!r}')
+    if origin is tuple:
+        return _coerce_tuple(value, args, key)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f'`{key}` must be a number, got {value!r}')
+        if not math.isfinite(value):
+            raise ValueError(f'`{key}` must be a finite number, got {value!r}')
+        return float(value)
+    if annotation is int:
+        return check_int(value, key, minimum=-2 ** 63)
+    if annotation in (str, bool) and not isinstance(value, annotation):
+        raise TypeError(f'`{key}` must be {_describe(annotation)}, got {value!r}')
+    return value
+
+
+def _coerce_tuple(value, args, key):
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f'`{key}` must be {_describe(tuple[args])}, got {value!r}')
+    if len(args) == 2 and args[1] is Ellipsis:
+        args = (args[0],) * len(value)
+    if len(value) != len(args):
+        raise ValueError(f'`{key}` must be {_describe(tuple[args])}, got {value!r}')
+    return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+
+
+class Section:
+    """Base of the sections of a configuration (subclass it as a dataclass).
+
+    Field annotations are the types checked on loading; override
+    `validate` for the section's own rules.
+    """
+
+    def check(self, prefix):
+        """Check every field's type, then `validate`; ``prefix`` is the table name."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            key = f'{prefix}.{f.name}'
+            setattr(self, f.name, _coerce(getattr(self, f.name), hints[f.name], key))
+        self.validate(prefix)
+        return self
+
+    def validate(self, prefix):
+        """Rules beyond the types (ranges, choices); raise naming ``prefix.key``."""
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """Base of an experiment's configuration: ``name``, ``experiment`` and sections.
+
+    Subclasses are dataclasses whose other fields are `Section`
+    dataclasses, and set ``EXPERIMENT``, the name written in their files.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass
+    ... class Train(Section):
+    ...     steps: int = 10
+    ...     lr: float = 1e-3
+    ...     def validate(self, prefix):
+    ...         check_int(self.steps, f'{prefix}.steps', minimum=1)
+    >>> @dataclasses.dataclass
+    ... class Toy(ExperimentConfig):
+    ...     EXPERIMENT = 'toy'
+    ...     train: Train = dataclasses.field(default_factory=Train)
+    >>> Toy.from_dict({'name': 'run1', 'train': {'lr': 0.1}}).train
+    Train(steps=10, lr=0.1)
+    >>> Toy.from_dict({'train': {'lr': 'abc'}})
+    Traceback (most recent call last):
+        ...
+    TypeError: configuration: `train.lr` must be a number, got 'abc'
+    >>> Toy.from_dict({'train': {'sptes': 3}})
+    Traceback (most recent call last):
+        ...
+    ValueError: configuration: unknown key 'sptes' in [train]; valid keys: lr, steps
+    """
+
+    EXPERIMENT = None
+    name: str = 'experiment'
+    experiment: str = ''
+
+    @classmethod
+    def sections(cls):
+        """``{table name: Section class}`` of the schema."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls)
+                if isinstance(hints[f.name], type) and issubclass(hints[f.name], Section)}
+
+    @classmethod
+    def from_dict(cls, values, source='configuration'):
+        """Build and check a configuration from a nested dict (a TOML file's content)."""
+        values = dict(values)
+        sections = cls.sections()
+        unknown = set(values) - set(sections) - {'name', 'experiment'}
+        if unknown:
+            raise ValueError(f'{source}: unknown section(s) {sorted(unknown)}; valid: name, '
+                             f'experiment, {", ".join(sorted(sections))}')
+        built = {}
+        for table, section_class in sections.items():
+            given = values.get(table, {})
+            if not isinstance(given, dict):
+                raise ValueError(f'{source}: [{table}] must be a table, got {given!r}')
+            valid = {f.name for f in dataclasses.fields(section_class)}
+            for key in given:
+                if key not in valid:
+                    raise ValueError(f'{source}: unknown key {key!r} in [{table}]; valid keys: '
+                                     f'{", ".join(sorted(valid))}')
+            built[table] = section_class(**given)
+        experiment = values.get('experiment', cls.EXPERIMENT)
+        config = cls(name=values.get('name', 'experiment'), experiment=experiment, **built)
+        try:
+            return config.check()
+        except (TypeError, ValueError) as error:
+            raise type(error)(f'{source}: {error}') from None
+
+    def check(self):
+        """Validate ``name``, ``experiment`` and every section; return self."""
+        check_name(self.name)
+        if self.experiment != self.EXPERIMENT:
+            raise ValueError(f'`experiment` must be {self.EXPERIMENT!r} for this schema, got '
+                             f'{self.experiment!r}')
+        for table in self.sections():
+            getattr(self, table).check(table)
+        return self
+
+    def to_dict(self):
+        """Plain nested dict (for logs, checkpoints and the run folder)."""
+        return dataclasses.asdict(self)
+
+
+def plain(values):
+    """``values`` with tuples as lists, as JSON and TOML give them back.
+
+    Examples
+    --------
+    >>> plain({'train': {'betas': (0.9, 0.99)}})
+    {'train': {'betas': [0.9, 0.99]}}
+    """
+    if isinstance(values, dict):
+        return {k: plain(v) for k, v in values.items()}
+    if isinstance(values, (list, tuple)):
+        return [plain(v) for v in values]
+    return values
 
 
 def available_configs():
@@ -246,8 +242,8 @@ def available_configs():
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith('.toml'))
 
 
-def load_config(name_or_path, overrides=None):
-    """Load a shipped configuration by name, or a TOML file by path.
+def read_config_file(name_or_path, overrides=None):
+    """The values of a shipped configuration (by name) or a TOML file (by path).
 
     Parameters
     ----------
@@ -255,33 +251,44 @@ def load_config(name_or_path, overrides=None):
         A name from `available_configs` or a path to a ``.toml`` file.
     overrides : dict, optional
         Nested values replacing those of the file (e.g. from the command
-        line), validated the same way.
+        line: ``{'train': {'steps': 10}}``).
+
+    Returns
+    -------
+    values : dict
+        The file's content with the overrides applied (not yet validated).
+    source : str
+        The file, for messages.
 
     Examples
     --------
-    >>> config = load_config('ct_rings_wasserstein_512')
-    >>> config.data.size, config.loss.name, config.train.steps
-    (512, 'wasserstein_paper', 20001)
+    >>> values, source = read_config_file('ct_rings_mse_128', {'train': {'steps': 5}})
+    >>> values['experiment'], values['train']['steps'], source
+    ('learned_ct', 5, 'ct_rings_mse_128.toml')
     """
     path = Path(name_or_path)
     if path.suffix != '.toml':
         shipped = resources.files('odl_wasserstein') / 'configs' / f'{name_or_path}.toml'
         if not shipped.is_file():
             raise FileNotFoundError(
-                f'no configuration {name_or_path!r}: give a .toml path or one of '
+                f'no configuration {str(name_or_path)!r}: give a .toml path or one of '
                 f'{", ".join(available_configs())}')
         text, source = shipped.read_text(), f'{name_or_path}.toml'
     else:
         if not path.is_file():
             raise FileNotFoundError(f'configuration file {path} does not exist')
-        text, source = path.read_text(), str(path)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f'configuration file {path} is unreadable: {error}') from None
+        source = str(path)
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f'{source}: invalid TOML: {error}') from None
-    for section, entries in (overrides or {}).items():
-        if isinstance(entries, dict):
-            values.setdefault(section, {}).update(entries)
+    for table, entries in (overrides or {}).items():
+        if isinstance(entries, dict) and isinstance(values.get(table, {}), dict):
+            values.setdefault(table, {}).update(entries)
         else:
-            values[section] = entries
-    return config_from_dict(values, source)
+            values[table] = entries
+    return values, source

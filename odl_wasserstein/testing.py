@@ -6,31 +6,9 @@ helpers return numbers so that tests (ours and our users') can assert them.
 
 import numpy as np
 
+from odl_wasserstein.util import random_element
+
 __all__ = ('random_element', 'adjoint_ratio')
-
-
-def random_element(space, seed=0):
-    """Seeded standard-normal element of an ODL space.
-
-    Complex spaces get independent normal real and imaginary parts.
-
-    Parameters
-    ----------
-    space : ODL tensor space or `odl.DiscretizedSpace`
-    seed : int or `numpy.random.Generator`
-
-    Examples
-    --------
-    >>> x = random_element(odl.rn(3), seed=1)
-    >>> y = random_element(odl.rn(3), seed=1)
-    >>> bool((x - y).norm() == 0)
-    True
-    """
-    rng = np.random.default_rng(seed)
-    data = rng.standard_normal(space.shape)
-    if np.dtype(space.dtype_identifier).kind == 'c':
-        data = data + 1j * rng.standard_normal(space.shape)
-    return space.element(data.astype(space.dtype_identifier))
 
 
 def adjoint_ratio(op, seed=0):

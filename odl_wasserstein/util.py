@@ -25,7 +25,8 @@ __all__ = (
     'check_real',
     'check_positive',
     'check_choice',
-    'check_generator',
+    'as_generator',
+    'random_element',
 )
 
 _TORCH_DTYPES = {
@@ -384,33 +385,60 @@ def check_choice(value, name, choices):
     return value
 
 
-def check_generator(generator, seed=None, device='cpu'):
-    """A `torch.Generator` from a generator or a seed (one convention everywhere).
+def as_generator(generator, name='generator', device='cpu'):
+    """A `torch.Generator` from a generator, an int seed or None (torch's global state).
+
+    Every function of the package that draws torch random numbers takes a
+    ``generator`` argument accepted this way (NumPy-based ones take
+    ``seed``: an int, None or a `numpy.random.Generator`).
 
     Parameters
     ----------
-    generator : torch.Generator or None
-        Used as is when given.
-    seed : int, optional
-        Seeds a new generator on ``device`` when ``generator`` is None;
-        without either, None is returned (torch's global random state).
+    generator : torch.Generator, int or None
+    name : str, optional
+        Argument name used in the error message.
     device : str or torch.device, optional
+        Device of a generator made from a seed.
 
     Examples
     --------
-    >>> a = torch.rand(2, generator=check_generator(None, seed=3))
-    >>> bool((a == torch.rand(2, generator=check_generator(None, seed=3))).all())
+    >>> a = torch.rand(2, generator=as_generator(3))
+    >>> bool((a == torch.rand(2, generator=as_generator(3))).all())
     True
-    >>> check_generator(None) is None
+    >>> as_generator(None) is None
+    True
+    >>> as_generator(1.5)
+    Traceback (most recent call last):
+        ...
+    TypeError: `generator` must be a torch.Generator, an int seed or None, got float
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        return torch.Generator(device=device).manual_seed(int(generator))
+    raise TypeError(f'`{name}` must be a torch.Generator, an int seed or None, got '
+                    f'{type(generator).__name__}')
+
+
+def random_element(space, seed=0):
+    """Seeded standard-normal element of an ODL space.
+
+    Complex spaces get independent normal real and imaginary parts.
+
+    Parameters
+    ----------
+    space : ODL tensor space or `odl.DiscretizedSpace`
+    seed : int or `numpy.random.Generator`
+
+    Examples
+    --------
+    >>> x = random_element(odl.rn(3), seed=1)
+    >>> y = random_element(odl.rn(3), seed=1)
+    >>> bool((x - y).norm() == 0)
     True
     """
-    if generator is not None:
-        if seed is not None:
-            raise ValueError('give `generator` or `seed`, not both')
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f'`generator` must be a torch.Generator, got '
-                            f'{type(generator).__name__}')
-        return generator
-    if seed is None:
-        return None
-    return torch.Generator(device=device).manual_seed(check_int(seed, 'seed'))
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal(space.shape)
+    if np.dtype(space.dtype_identifier).kind == 'c':
+        data = data + 1j * rng.standard_normal(space.shape)
+    return space.element(data.astype(space.dtype_identifier))

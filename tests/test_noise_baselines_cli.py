@@ -31,7 +31,7 @@ def test_tv_beats_fbp_on_piecewise_constant_phantom():
     phantom = odl.core.phantom.shepp_logan(space, modified=True)
     data = op(phantom)
     alpha = 1e-3
-    tv = tv_reconstruction(op, data, alpha=alpha, niter=300, nonnegative=True)
+    tv = tv_reconstruction(op, data, alpha=alpha, n_iter=300, nonnegative=True)
     fbp = fbp_operator(op)(data)
     assert float(tv.data.min()) >= 0
 

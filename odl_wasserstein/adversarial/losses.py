@@ -48,7 +48,7 @@ def critic_loss(critic, real, fake, penalty='two-sided', penalty_weight=10.0,
     """Wasserstein critic loss with a gradient penalty.
 
     Returns ``mean D(fake) - mean D(real) + penalty_weight * GP`` with
-    ``GP`` the penalty ``kind=penalty`` of `gradient_penalty` at random
+    ``GP`` the penalty ``penalty`` of `gradient_penalty` at random
     interpolates of ``real`` and ``fake``. ``fake`` is detached: the
     critic's update must not change the generator.
 
@@ -101,7 +101,7 @@ def critic_loss(critic, real, fake, penalty='two-sided', penalty_weight=10.0,
                             'penalty')
         gp = torch.zeros((), dtype=loss.dtype, device=loss.device)
     else:
-        gp = gradient_penalty(critic, real, fake, kind=penalty, weight=penalty_weight,
+        gp = gradient_penalty(critic, real, fake, penalty=penalty, penalty_weight=penalty_weight,
                               generator=generator, **penalty_options)
         loss = loss + gp
     return CriticLoss(loss=loss, distance=distance.detach(), penalty=gp.detach())

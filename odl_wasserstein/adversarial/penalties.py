@@ -50,7 +50,7 @@ import math
 
 import torch
 
-from odl_wasserstein.util import check_finite
+from odl_wasserstein.util import as_generator, check_choice, check_finite, check_real
 
 __all__ = ('NEIGHBOURS_2D', 'NEIGHBOURS_3D', 'PENALTY_KINDS', 'AUTHORS_INTENSITY', 'check_pair',
            'interpolates',
@@ -74,7 +74,7 @@ each of the three coordinate planes.
 """
 
 PENALTY_KINDS = ('two-sided', 'one-sided', 'wasserstein')
-"""Values accepted by the ``kind`` argument of `gradient_penalty`."""
+"""Values accepted by the ``penalty`` argument of `gradient_penalty` and `critic_loss`."""
 
 AUTHORS_INTENSITY = (-1.0, 1.0)
 """The data range whose fixed map ``(x + 1) / 2`` the authors' WWGAN code uses."""
@@ -131,8 +131,8 @@ def interpolates(real, fake, generator=None):
     ----------
     real, fake : torch.Tensor, shape ``(N, ...)``
         Batches of real and generated samples, same shape, dtype and device.
-    generator : torch.Generator, optional
-        Source of the ``t`` values (on the device of ``real``).
+    generator : torch.Generator or int, optional
+        Source (or seed) of the ``t`` values (on the device of ``real``).
 
     Returns
     -------
@@ -159,8 +159,8 @@ def interpolates(real, fake, generator=None):
     check_finite(fake, 'fake')
     real, fake = real.detach(), fake.detach()
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    t = torch.rand(shape, generator=generator, dtype=real.dtype,
-                   device=real.device)
+    t = torch.rand(shape, generator=as_generator(generator, device=real.device),
+                   dtype=real.dtype, device=real.device)
     return (t * real + (1 - t) * fake).requires_grad_(True)
 
 
@@ -448,18 +448,18 @@ def _critic_gradient(critic, x):
     return torch.zeros_like(x) if g is None else g
 
 
-def gradient_penalty(critic, real, fake, kind='two-sided', weight=10.0,
+def gradient_penalty(critic, real, fake, penalty='two-sided', penalty_weight=10.0,
                      generator=None, **options):
     """Gradient penalty of a critic at random interpolates.
 
     With ``g`` the gradient of ``critic`` at ``x = interpolates(real,
-    fake)``, returns ``weight * mean(phi)`` over the batch, where ``phi`` is
+    fake)``, returns ``penalty_weight * mean(phi)`` over the batch, where ``phi`` is
 
     - ``'two-sided'`` (Gulrajani et al.): ``(||g|| - 1)^2``;
     - ``'one-sided'`` (Petzka et al.): ``relu(||g|| - 1)^2``;
     - ``'wasserstein'`` (Dukler et al.): ``(sqrt(w) - 1)^2`` with
       ``w = ground_metric_norm2(g, x, **options)``, i.e.
-      ``g^T L(x) g + gamma ||g||^2`` (the authors use ``weight = 4``).
+      ``g^T L(x) g + gamma ||g||^2`` (the authors use ``penalty_weight = 4``).
 
     ``g`` is computed with ``create_graph=True``: backpropagating the result
     reaches the critic's parameters (double backward). Norms use
@@ -473,11 +473,11 @@ def gradient_penalty(critic, real, fake, kind='two-sided', weight=10.0,
     real, fake : torch.Tensor, shape ``(N, ...)``
         Real and generated batches, same shape, dtype and device;
         ``(N, C, H, W)`` or ``(N, C, D, H, W)`` for ``'wasserstein'``.
-    kind : {'two-sided', 'one-sided', 'wasserstein'}, optional
-    weight : float, optional
+    penalty : {'two-sided', 'one-sided', 'wasserstein'}, optional
+    penalty_weight : float, optional
         Non-negative factor ``lambda``; default 10 (Gulrajani et al.).
-    generator : torch.Generator, optional
-        Source of the interpolation weights.
+    generator : torch.Generator or int, optional
+        Source (or seed) of the interpolation weights.
     **options
         Keyword arguments of `ground_metric_norm2` (``'wasserstein'`` only).
 
@@ -493,41 +493,33 @@ def gradient_penalty(critic, real, fake, kind='two-sided', weight=10.0,
     >>> a = torch.full((1, 2, 2), 0.25)  # ||a|| = 0.5
     >>> critic = lambda x: (x * a).flatten(1).sum(1)
     >>> real, fake = torch.rand(4, 1, 2, 2), torch.rand(4, 1, 2, 2)
-    >>> round(gradient_penalty(critic, real, fake, weight=1.0).item(), 6)
+    >>> round(gradient_penalty(critic, real, fake, penalty_weight=1.0).item(), 6)
     0.25
-    >>> gradient_penalty(critic, real, fake, kind='one-sided').item()
+    >>> gradient_penalty(critic, real, fake, penalty='one-sided').item()
     0.0
     """
     if not callable(critic):
         raise TypeError(f'`critic` must be callable, got '
                         f'{type(critic).__name__}')
-    if kind not in PENALTY_KINDS:
-        raise ValueError(
-            f'`kind` must be one of {PENALTY_KINDS}, got {kind!r}')
-    try:
-        weight = float(weight)
-    except (TypeError, ValueError):
-        raise TypeError(f'`weight` must be a number, got {weight!r}') from None
-    if not (weight >= 0 and weight < float('inf')):
-        raise ValueError(
-            f'`weight` must be non-negative and finite, got {weight!r}')
-    if options and kind != 'wasserstein':
+    check_choice(penalty, 'penalty', PENALTY_KINDS)
+    weight = check_real(penalty_weight, 'penalty_weight', minimum=0)
+    if options and penalty != 'wasserstein':
         raise TypeError(
-            f'options {sorted(options)} only apply to kind=\'wasserstein\', '
-            f'got kind={kind!r}')
+            f'options {sorted(options)} only apply to penalty=\'wasserstein\', '
+            f'got penalty={penalty!r}')
     check_pair(real, fake)
-    if kind == 'wasserstein' and real.ndim not in (4, 5):
+    if penalty == 'wasserstein' and real.ndim not in (4, 5):
         raise ValueError(
-            f"kind='wasserstein' needs images of shape (N, C, H, W) or "
+            f"penalty='wasserstein' needs images of shape (N, C, H, W) or "
             f'(N, C, D, H, W), got {tuple(real.shape)}')
 
     x = interpolates(real, fake, generator=generator)
     g = _critic_gradient(critic, x)
-    if kind == 'wasserstein':
+    if penalty == 'wasserstein':
         norm = safe_sqrt(ground_metric_norm2(g, x, **options))
     else:
         norm = safe_sqrt((g * g).flatten(1).sum(1))
     excess = norm - 1
-    if kind == 'one-sided':
+    if penalty == 'one-sided':
         excess = torch.relu(excess)
     return weight * (excess * excess).mean()

@@ -16,7 +16,7 @@ import numbers
 
 import torch
 
-from odl_wasserstein.util import check_finite
+from odl_wasserstein.util import as_generator, check_finite
 
 __all__ = ('add_gaussian_noise', 'salt_and_pepper')
 
@@ -33,7 +33,7 @@ def add_gaussian_noise(data, level=0.05, dim=None, generator=None):
     dim : int or tuple of int, optional
         Axes over which the mean is taken, e.g. ``(-2, -1)`` for one level
         per sinogram in a batch ``(N, C, angles, bins)``. Default: all axes.
-    generator : torch.Generator, optional
+    generator : torch.Generator or int, optional
         Source of randomness, for reproducible noise.
 
     Returns
@@ -55,6 +55,7 @@ def add_gaussian_noise(data, level=0.05, dim=None, generator=None):
     check_finite(data, 'data')
     dims = tuple(range(data.ndim)) if dim is None else dim
     scale = level * data.abs().mean(dim=dims, keepdim=True)
+    generator = as_generator(generator)
     noise = torch.randn(data.shape, generator=generator, dtype=data.dtype,
                         device='cpu' if generator is None else generator.device)
     return data + scale * noise.to(data.device)
@@ -77,7 +78,7 @@ def salt_and_pepper(images, fraction=0.15, low=0.0, high=1.0, generator=None):
         Probability that an entry is changed, in ``[0, 1]``.
     low, high : float, optional
         The pepper and salt values, e.g. 0 and 1 for images in ``[0, 1]``.
-    generator : torch.Generator, optional
+    generator : torch.Generator or int, optional
         Source of randomness, for reproducible noise.
 
     Returns
@@ -108,6 +109,7 @@ def salt_and_pepper(images, fraction=0.15, low=0.0, high=1.0, generator=None):
     check_finite(images, 'images')
     # One uniform draw per entry decides both whether and how it changes:
     # [0, f/2) -> low, [f/2, f) -> high; since rand < 1, fraction 1 changes all.
+    generator = as_generator(generator)
     draw = torch.rand(images.shape, generator=generator, dtype=torch.float64,
                       device='cpu' if generator is None else generator.device)
     draw = draw.to(images.device)

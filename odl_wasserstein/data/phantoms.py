@@ -32,7 +32,7 @@ import numbers
 import odl
 import torch
 
-from odl_wasserstein.util import check_finite, check_int, to_tensor, torch_dtype
+from odl_wasserstein.util import as_generator, check_finite, check_int, to_tensor, torch_dtype
 
 __all__ = (
     'ellipses_phantom',
@@ -70,17 +70,6 @@ def _float_dtype(dtype):
             f'`dtype` must be a real floating-point type such as torch.float32, '
             f'got {dtype}')
     return dtype
-
-
-def _generator(generator):
-    """Accept a generator, an int seed or None (torch's global generator)."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(int(generator))
-    raise TypeError(
-        f'`generator` must be a torch.Generator, an int seed or None, got '
-        f'{type(generator).__name__}')
 
 
 def _batch_size(batch_size):
@@ -349,7 +338,7 @@ def random_ring_parameters(shape, generator=None, n_rings=2, max_shift=None,
     True
     """
     shape = _image_shape(shape)
-    generator = _generator(generator)
+    generator = as_generator(generator)
     if (not isinstance(n_rings, numbers.Integral) or isinstance(n_rings, bool)
             or n_rings < 0):
         raise ValueError(f'`n_rings` must be a non-negative int, got {n_rings!r}')
@@ -457,7 +446,7 @@ def random_ellipse_parameters(generator=None, mean_count=50, batch_size=None):
     >>> bool((counts > 20).all() and (counts < 90).all())
     True
     """
-    generator = _generator(generator)
+    generator = as_generator(generator)
     if not (isinstance(mean_count, numbers.Real) and math.isfinite(mean_count)
             and mean_count >= 0):
         raise ValueError(

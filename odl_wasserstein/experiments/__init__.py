@@ -1,5 +1,10 @@
-"""The papers' experiments, end to end: data, networks, training, evaluation.
+"""The papers' experiments, end to end, on one protocol.
 
+- `odl_wasserstein.experiments.protocol`: what every experiment provides
+  (``Config``, ``build``, ``train``, ``load_run``, ``evaluate``,
+  ``report``), `load_config` and `load_run_config`, which dispatch on a
+  configuration's ``experiment``, and `prepared_run`, the one place where
+  a run folder is checked, locked and given its configuration;
 - `odl_wasserstein.experiments.learned_ct`: learned primal-dual CT trained
   with an MSE or a Wasserstein loss on misaligned rings (Adler et al.
   2017) or random ellipses (Adler & Öktem 2018), and the flagship demo;
@@ -8,9 +13,12 @@
   continuity under translations, robustness to salt-and-pepper noise,
   sample quality and the cost of the penalty.
 
-Experiments sit on top of every other layer; nothing imports them.
+Experiments sit on top of every other layer; nothing but the command line
+imports them.
 """
 
-from . import learned_ct, wwgan
+from . import learned_ct, protocol, wwgan
+from .protocol import *
 
-__all__ = ('learned_ct', 'wwgan')
+__all__ = ('learned_ct', 'wwgan', 'protocol')
+__all__ += protocol.__all__

@@ -10,7 +10,7 @@ convolutions that double the side at each step.
 import torch
 from torch import nn
 
-from odl_wasserstein.util import check_int
+from odl_wasserstein.util import as_generator, check_int
 
 __all__ = ('DCGANGenerator',)
 
@@ -104,11 +104,12 @@ class DCGANGenerator(nn.Module):
         n : int
             Number of samples (at least 2 in training mode, where batch
             normalisation needs more than one sample).
-        generator : `torch.Generator`, optional
-            Random generator for ``z``, on the module's device.
+        generator : `torch.Generator` or int, optional
+            Random generator (or seed) for ``z``, on the module's device.
         """
         n = check_int(n, 'n', minimum=1)
         weight = self.input[0].weight
+        generator = as_generator(generator, device=weight.device)
         z = torch.randn(n, self.latent_dim, generator=generator, device=weight.device,
                         dtype=weight.dtype)
         return self(z)

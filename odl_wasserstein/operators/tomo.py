@@ -25,8 +25,7 @@ from odl.applications import tomo as odl_tomo
 from odl_wasserstein.operators.astra_kernel import AstraKernel
 from odl_wasserstein.operators.autograd import LinearKernelFunction
 from odl_wasserstein.operators.base import BatchedLinearMixin
-from odl_wasserstein.testing import random_element
-from odl_wasserstein.util import check_int, space_weighting
+from odl_wasserstein.util import check_int, random_element, space_weighting
 
 __all__ = (
     'RayTransform',
@@ -248,14 +247,14 @@ def ray_transform(space, geometry=None, num_angles=30, normalize=False, seed=0):
     return op
 
 
-def operator_norm(op, maxiter=200, rtol=1e-7, seed=0):
+def operator_norm(op, max_iter=200, rtol=1e-7, seed=0):
     """Estimate ``||op||`` by power iteration on ``op* op`` from a seeded start.
 
     Parameters
     ----------
     op : `odl.Operator`
         Linear operator with an adjoint.
-    maxiter : int, optional
+    max_iter : int, optional
         Maximum number of iterations.
     rtol : float, optional
         Stop when the estimate changes by less than this, relatively.
@@ -276,7 +275,7 @@ def operator_norm(op, maxiter=200, rtol=1e-7, seed=0):
     x = random_element(op.domain, seed)
     x /= x.norm()
     estimate = 0.0
-    for _ in range(int(maxiter)):
+    for _ in range(check_int(max_iter, 'max_iter', minimum=1)):
         y = normal(x)
         new_estimate = float(np.sqrt(float(y.norm())))
         if new_estimate == 0:

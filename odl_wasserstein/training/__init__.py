@@ -22,6 +22,7 @@ from .batches import *
 from .devices import *
 from .distributed import *
 from .errors import *
+from .evaluation import *
 from .optim import *
 from .recipes import *
 from .run_folder import *
@@ -33,6 +34,7 @@ __all__ += batches.__all__
 __all__ += devices.__all__
 __all__ += distributed.__all__
 __all__ += errors.__all__
+__all__ += evaluation.__all__
 __all__ += optim.__all__
 __all__ += recipes.__all__
 __all__ += run_folder.__all__

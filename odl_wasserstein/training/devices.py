@@ -16,8 +16,33 @@ import random
 import numpy as np
 import torch
 
-__all__ = ('select_device', 'move_to_device', 'seed_everything', 'available_memory',
-           'require_memory')
+__all__ = ('check_device', 'select_device', 'move_to_device', 'seed_everything',
+           'available_memory', 'require_memory')
+
+
+def check_device(device, name='device'):
+    """Return ``device`` if it names a device (without requiring it to be present).
+
+    ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:<index>'``; whether CUDA
+    is there is checked by `select_device` when a run starts.
+
+    Examples
+    --------
+    >>> check_device('cuda:1', 'train.device')
+    'cuda:1'
+    >>> check_device('gpu', 'train.device')
+    Traceback (most recent call last):
+        ...
+    ValueError: `train.device` must be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got 'gpu'
+    """
+    try:
+        parsed = None if device == 'auto' else torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = False
+    if parsed is False or (parsed is not None and parsed.type not in ('cpu', 'cuda')):
+        raise ValueError(f"`{name}` must be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got "
+                         f'{device!r}')
+    return device
 
 
 def select_device(device='auto', local_rank=0):

@@ -10,14 +10,16 @@ for checkpoints. Without ``torchrun`` (``WORLD_SIZE`` unset or 1) every
 function is a cheap no-op on a single process.
 """
 
+import atexit
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ('DistributedEnv', 'is_initialized', 'any_flag', 'mean_values', 'gather_objects',
-           'broadcast_object', 'barrier')
+__all__ = ('DistributedEnv', 'is_initialized', 'init_process_group', 'wrap_trained_modules',
+           'any_flag', 'mean_values', 'gather_objects', 'broadcast_object', 'barrier')
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,56 @@ class DistributedEnv:
 def is_initialized():
     """Whether a default process group exists."""
     return dist.is_available() and dist.is_initialized()
+
+
+def init_process_group(env, device):
+    """Create the default process group of a ``torchrun`` process unless one exists.
+
+    ``'nccl'`` on CUDA, ``'gloo'`` on the CPU. The group is kept for later
+    fits (re-creating it on torchrun's store makes gloo connect to the old
+    group's ports) and destroyed at exit.
+    """
+    if not is_initialized():
+        if device.type == 'cuda':
+            torch.cuda.set_device(device)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        atexit.register(_destroy_process_group)
+    if dist.get_world_size() != env.world_size:
+        raise RuntimeError(f'the process group has {dist.get_world_size()} ranks but '
+                           f'WORLD_SIZE is {env.world_size}')
+
+
+def _destroy_process_group():
+    if is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_trained_modules(modules, trained, device, options=None):
+    """``DistributedDataParallel`` wrappers of the modules that own ``trained`` parameters.
+
+    Parameters
+    ----------
+    modules : dict
+        ``name -> torch.nn.Module``.
+    trained : iterable of torch.Tensor
+        The parameters some optimiser updates.
+    device : torch.device
+    options : dict, optional
+        Keyword arguments of `DistributedDataParallel` (``device_ids`` is set
+        on CUDA).
+
+    Returns
+    -------
+    dict
+        ``name -> DistributedDataParallel`` for the trained modules only.
+    """
+    trained = {id(p) for p in trained}
+    options = dict(options or {})
+    if device.type == 'cuda':
+        options.setdefault('device_ids', [device.index])
+    return {name: DistributedDataParallel(module, **options)
+            for name, module in modules.items()
+            if any(id(p) in trained for p in module.parameters())}
 
 
 def any_flag(flags, device):

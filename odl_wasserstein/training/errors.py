@@ -4,7 +4,7 @@ A run is driven either from Python (``trainer.fit(resume=True)``,
 ``output_dir=...``) or from the ``odl-wasserstein`` command (``--resume``,
 ``--output``). An error that tells the user what to do must use the words
 of the interface in use. `WordedError` keeps its message as a template
-with the placeholders ``{resume}``, ``{resume_auto}`` and ``{output}``;
+with the placeholders ``{resume}`` and ``{output}``;
 ``str(error)`` fills them with `API_WORDS`, and ``error.in_words(words)``
 with the caller's (the command line passes its own).
 """
@@ -14,7 +14,6 @@ __all__ = ('API_WORDS', 'WordedError', 'RunFolderError', 'RunLockedError',
 
 API_WORDS = {
     'resume': 'resume=True',
-    'resume_auto': "resume='auto'",
     'output': '`output_dir`',
 }
 """How the Python API names the choices a message may suggest."""
@@ -26,8 +25,8 @@ class WordedError(Exception):
     Parameters
     ----------
     template : str
-        The message, with ``{resume}``, ``{resume_auto}`` and ``{output}``
-        where the interface's words go, and ``{name}`` for each of
+        The message, with ``{resume}`` and ``{output}`` where the
+        interface's words go, and ``{name}`` for each of
         ``fields``.
     **fields
         Values of the other placeholders.

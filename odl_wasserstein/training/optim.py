@@ -22,10 +22,12 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 
 from odl_wasserstein.util import check_choice, check_int, check_positive, check_real
 
-__all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule', 'build_optimizers')
+__all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule', 'build_optimizers',
+           'clipped_step')
 
 SCHEDULES = ('cosine', 'constant', 'linear')
 
@@ -122,7 +124,7 @@ class OptimizerSpec:
     >>> OptimizerSpec('critic', lr=-1.0)
     Traceback (most recent call last):
         ...
-    ValueError: `lr` must be a finite number > 0, got -1.0
+    ValueError: `lr` must be a finite number > 0 and <= 1e+10, got -1.0
     """
 
     params: object
@@ -137,7 +139,9 @@ class OptimizerSpec:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.lr = check_positive(self.lr, 'lr')
+        # Far above any useful rate, and low enough that Adam's first step
+        # (lr / (1 - beta1)) stays a float: above, torch fails with an overflow.
+        self.lr = check_real(self.lr, 'lr', positive=True, maximum=1e10)
         betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
         if betas is None or len(betas) != 2:
             raise TypeError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
@@ -342,3 +346,42 @@ def build_optimizers(specs, modules, max_steps, owner='recipe'):
         schedules[key] = LRSchedule(optimizers[key], spec.schedule, max_steps,
                                     spec.decay_start)
     return optimizers, schedules, params
+
+
+def clipped_step(optimizer, params, loss, clip=None, retain_graph=False, name='optimizer'):
+    """One update of ``params`` against ``loss`` with global gradient-norm clipping.
+
+    Zeroes the gradients, back-propagates, measures the global 2-norm of
+    the gradients of ``params``, scales them down to ``clip`` if larger and
+    steps. A non-finite norm leaves the parameters unchanged (the gradients
+    are zeroed and no step is made).
+
+    Returns
+    -------
+    float
+        The gradient norm before clipping.
+
+    Examples
+    --------
+    >>> w = torch.zeros(2, requires_grad=True)
+    >>> optimizer = torch.optim.SGD([w], lr=1.0)
+    >>> clipped_step(optimizer, [w], (w * torch.tensor([3.0, 4.0])).sum(), clip=1.0)
+    5.0
+    >>> [round(v, 5) for v in w.tolist()]  # the step of the clipped gradient (3, 4) / 5
+    [-0.6, -0.8]
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(retain_graph=retain_graph)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        raise ValueError(f'the loss passed to optimize({name!r}) does not depend on the '
+                         'parameters of that optimizer')
+    norm = get_total_norm(grads)
+    value = norm.item()
+    if not math.isfinite(value):
+        optimizer.zero_grad(set_to_none=True)
+        return value
+    if clip is not None:
+        clip_grads_with_norm_(params, clip, norm)
+    optimizer.step()
+    return value

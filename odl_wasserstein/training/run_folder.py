@@ -17,9 +17,9 @@ is refused with `RunLockedError` naming the holder. The lock is
 re-entrant within a process (an experiment holds it while recording its
 configuration and the `Trainer` inside takes it again).
 
-**Nothing written before the checks.** `RunFolder.check_writable` and
-`RunFolder.resume_point` only read; a caller runs them (and every other
-check) before `lock` creates the folder.
+**Nothing written before the checks.** `RunFolder.check_writable`,
+`RunFolder.check_free` and `RunFolder.resume_point` only read; a caller
+runs them (and every other check) before `lock` creates the folder.
 """
 
 import json
@@ -112,6 +112,27 @@ class RunFolder:
                                          path=self.path, part=part)
                 return
 
+    def check_free(self):
+        """Raise `RunLockedError` if another process holds the folder's lock; reads only.
+
+        The lock is taken and released at once (on an existing lock file,
+        never created here), so that a refused command writes nothing.
+        """
+        path = self.path / _LOCK_FILE
+        key = str(self.path.resolve()) if self.path.exists() else None
+        if key is None or key in _HELD or not path.is_file():
+            return
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            if not _try_lock(fd):
+                raise _locked_error(self.path, _read_holder(fd))
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
     def resume_point(self, resume):
         """The checkpoint a run starts from, or None for a fresh run; reads only.
 
@@ -140,8 +161,8 @@ class RunFolder:
             path = ckpt.intact_checkpoint(self.checkpoint_dir)
             if path is None and resume is True:
                 raise RunFolderError(
-                    'no checkpoint to resume from in {path}; start the run without {resume}, '
-                    'or with {resume_auto} to start it when none exists', path=self.path)
+                    'no checkpoint to resume from in {path}; start the run without {resume}',
+                    path=self.path)
             return path
         if isinstance(resume, int):
             return self._step_checkpoint(resume)
@@ -187,10 +208,7 @@ class RunFolder:
             if not _try_lock(fd):
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise RunLockedError(
-                    '{path} is in use by another process ({holder}): one process writes to a '
-                    'run folder; wait for it to finish, stop it, or choose another {output}',
-                    path=self.path, holder=holder)
+                raise _locked_error(self.path, holder)
             os.ftruncate(fd, 0)
             os.write(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'.encode())
             _HELD[key] = [fd, 1]
@@ -290,6 +308,13 @@ def _flatten(values, prefix=''):
     return flat
 
 
+def _locked_error(path, holder):
+    return RunLockedError(
+        '{path} is in use by another process ({holder}): one process writes to a run '
+        'folder; wait for it to finish, stop it, or choose another {output}',
+        path=path, holder=holder)
+
+
 def _try_lock(fd):
     try:
         if fcntl is not None:
@@ -317,11 +342,14 @@ def _release(key):
         if held[1]:
             return
         del _HELD[key]
-        fd = held[0]
         try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            else:
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            _unlock(held[0])
         finally:
-            os.close(fd)
+            os.close(held[0])
+
+
+def _unlock(fd):
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)

@@ -22,63 +22,50 @@ are labelled with the number of completed steps (1 for the first step).
 world_size, num_workers)``, which resumes exactly) or any re-iterable; see
 `odl_wasserstein.training.batches`.
 
-**Files** in ``output_dir`` (written by rank 0 only, which holds the
-folder's lock for the whole fit; see `RunFolder`)::
-
-    metrics.jsonl          one JSON object per logged step: step, time (s),
-                           lr/<optimizer>, grad_norm/<optimizer>, the
-                           recipe's metrics, val/<metric> on validation steps
-    checkpoints/step_XXXXXX.pt, checkpoints/latest
-    figures/step_XXXXXX.png
+**Files.** Rank 0 writes ``metrics.jsonl`` (step, time, ``lr/<optimizer>``,
+``grad_norm/<optimizer>``, the recipe's metrics, ``val/<metric>``),
+``checkpoints/`` and ``figures/`` in ``output_dir`` while it holds the
+folder's lock (`RunFolder`). Every check (the folder, the checkpoint, the
+recipe) passes before anything is written.
 
 **Resume.** ``fit(resume=True)`` continues from the newest intact
-checkpoint (a damaged newer one is skipped with a warning), ``fit(resume=
-step)`` or ``fit(resume=path)`` from a chosen one: modules, optimisers,
-schedules, recipe state, the random states of every rank (torch CPU/CUDA,
-NumPy, Python) and the step are restored, the log is cut back to the
-checkpoint's step, and later checkpoints are deleted (damaged ones are
-kept aside as ``*.pt.damaged``), so that on CPU the resumed run
-reproduces the uninterrupted one bit for bit. Validation and figures save
-and restore the random states, so they do not change the training run
-either. Every check (the folder, the checkpoint, the recipe) passes
-before anything is written.
+checkpoint, ``fit(resume=step)`` or ``fit(resume=path)`` from a chosen
+one: modules, optimisers, schedules, recipe state, the random states of
+every rank and the step are restored (`state`), the log is cut back and
+later checkpoints are deleted, so that on CPU the resumed run reproduces
+the uninterrupted one bit for bit. Validation and figures restore the
+random states (`evaluation`), so they do not change the run either.
 
-**Distributed.** Under ``torchrun`` (``WORLD_SIZE > 1``) `fit` initialises
-the default process group (``'nccl'`` on CUDA, ``'gloo'`` on CPU) unless
-one exists (and keeps it for later fits, destroying it at exit), uses
-``cuda:LOCAL_RANK`` for ``device='auto'``, wraps every module whose
-parameters an optimiser updates in `DistributedDataParallel` (options:
-``recipe.ddp_options``). A recipe reaches its modules through
-``trainer.module(name)``: inside ``training_step`` it returns the wrapper
+**Distributed.** Under ``torchrun`` (``WORLD_SIZE > 1``) `fit` creates the
+process group (`distributed`), uses ``cuda:LOCAL_RANK`` for
+``device='auto'`` and wraps every module whose parameters an optimiser
+updates in `DistributedDataParallel` (options: ``recipe.ddp_options``).
+Inside ``training_step``, ``trainer.module(name)`` returns the wrapper
 (gradients are averaged over ranks during ``backward``), elsewhere the
-module itself; ``recipe.modules`` always holds the plain modules, which
-are what checkpoints store. Each rank is seeded with ``seed + rank``;
-logged metrics are averaged over ranks; validation and figures run on rank
-0 only, with the plain modules.
+module itself; ``recipe.modules`` holds the plain modules, which
+checkpoints store. Rank ``r`` is seeded with ``seed + r``; logged metrics
+are averaged over ranks; validation and figures run on rank 0.
 """
 
-import atexit
 import contextlib
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from tqdm import tqdm
 
 from odl_wasserstein.training import checkpoint as ckpt
-from odl_wasserstein.training.batches import BatchSource, is_reiterable
+from odl_wasserstein.training.batches import BatchSource
 from odl_wasserstein.training.devices import move_to_device, select_device, seed_everything
 from odl_wasserstein.training.distributed import (
-    DistributedEnv, any_flag, barrier, broadcast_object, gather_objects, is_initialized,
-    mean_values)
+    DistributedEnv, any_flag, barrier, broadcast_object, gather_objects, init_process_group,
+    wrap_trained_modules)
 from odl_wasserstein.training.errors import NonFiniteLossError
-from odl_wasserstein.training.optim import build_optimizers
-from odl_wasserstein.training.recipes import Recipe, overrides
+from odl_wasserstein.training.evaluation import Monitor, check_metrics, due, metric_floats
+from odl_wasserstein.training.optim import build_optimizers, clipped_step
+from odl_wasserstein.training.recipes import Recipe
 from odl_wasserstein.training.run_folder import RunFolder
 from odl_wasserstein.training.signals import StopSignals
 from odl_wasserstein.training.state import (
@@ -86,10 +73,6 @@ from odl_wasserstein.training.state import (
 from odl_wasserstein.util import check_int
 
 __all__ = ('Trainer', 'FitResult')
-
-_RESERVED_KEYS = ('step', 'time')
-_RESERVED_PREFIXES = ('lr/', 'grad_norm/', 'val/')
-
 
 @dataclass
 class FitResult:
@@ -182,7 +165,7 @@ class Trainer:
     Examples
     --------
     >>> import tempfile, shutil
-    >>> from odl_wasserstein.training import SupervisedRecipe
+    >>> from odl_wasserstein.methods import SupervisedRecipe
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
     ...                             torch.nn.Linear(8, 1))
     >>> x = torch.randn(64, 4)
@@ -218,7 +201,6 @@ class Trainer:
         _check_recipe(recipe)
         self.recipe = recipe
         self.max_steps = check_int(max_steps, 'max_steps', minimum=1)
-        self.log_every = check_int(log_every, 'log_every', minimum=1)
         self.checkpoint_every = check_int(checkpoint_every, 'checkpoint_every', minimum=1,
                                           allow_none=True)
         self.keep_checkpoints = check_int(keep_checkpoints, 'keep_checkpoints', minimum=1,
@@ -227,14 +209,8 @@ class Trainer:
         self.run = RunFolder(output_dir)
         self.progress = bool(progress)
         self.batches = BatchSource(data, check_int(num_workers, 'num_workers'))
-        self.validation_data = _check_validation(recipe, validation_data, validate_every)
-        self.validate_every = check_int(validate_every, 'validate_every', minimum=1,
-                                        allow_none=True)
-        self.figure_every = check_int(figure_every, 'figure_every', minimum=1,
-                                      allow_none=True)
-        if self.figure_every is not None and not overrides(recipe, 'figure'):
-            raise ValueError(f'`figure_every` was given but {type(recipe).__name__} does not '
-                             'implement `figure`')
+        self.monitor = Monitor(recipe, log_every, validation_data, validate_every,
+                               figure_every)
         self.env = DistributedEnv.from_environ()
         self.device = select_device(device, self.env.local_rank)
         recipe.to(self.device)
@@ -328,26 +304,14 @@ class Trainer:
             rank); no parameter is changed.
         """
         self._check_loss(name, loss)
-        optimizer, params = self.optimizers[name], self._params[name]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward(retain_graph=retain_graph)
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            raise ValueError(f'the loss passed to optimize({name!r}) does not depend on the '
-                             'parameters of that optimizer')
-        norm = get_total_norm(grads)
-        norm_value = norm.item()
-        if not math.isfinite(norm_value):
-            optimizer.zero_grad(set_to_none=True)
+        norm = clipped_step(self.optimizers[name], self._params[name], loss,
+                            self.specs[name].clip_grad_norm, retain_graph, name)
+        if not math.isfinite(norm):
             raise NonFiniteLossError(
                 self.step + 1, {'optimizer': name, 'loss': loss.item(),
-                                f'grad_norm/{name}': norm_value}, self.last_checkpoint)
-        clip = self.specs[name].clip_grad_norm
-        if clip is not None:
-            clip_grads_with_norm_(params, clip, norm)
-        optimizer.step()
-        self._grad_norms[name] = norm_value
-        return norm_value
+                                f'grad_norm/{name}': norm}, self.last_checkpoint)
+        self._grad_norms[name] = norm
+        return norm
 
     def _check_loss(self, name, loss):
         if name not in self.optimizers:
@@ -405,32 +369,19 @@ class Trainer:
             On a NaN/inf loss or gradient norm; the last good checkpoint
             stays ``latest``.
         """
-        self._setup_distributed()
+        if self.env.distributed:
+            init_process_group(self.env, self.device)
         try:
             return self._fit(resume)
         finally:
             self._wrapped = {}
-
-    def _setup_distributed(self):
-        if not self.env.distributed:
-            return
-        if not is_initialized():
-            if self.device.type == 'cuda':
-                torch.cuda.set_device(self.device)
-            backend = 'nccl' if self.device.type == 'cuda' else 'gloo'
-            torch.distributed.init_process_group(backend)
-            # One group per process, kept for later fits: re-creating it on
-            # torchrun's store makes gloo connect to the old group's ports.
-            atexit.register(_destroy_process_group)
-        if torch.distributed.get_world_size() != self.env.world_size:
-            raise RuntimeError(f'the process group has {torch.distributed.get_world_size()} '
-                               f'ranks but WORLD_SIZE is {self.env.world_size}')
 
     def _fit(self, resume):
         # Rank 0 decides (reading only), so that all ranks start from the
         # same checkpoint; nothing is written before the lock is held.
         if self.is_main:
             self.run.check_writable()
+            self.run.check_free()
         start_path = broadcast_object(self.run.resume_point(resume) if self.is_main else None)
         with self.run.lock() if self.is_main else contextlib.nullcontext():
             elapsed, history = self._start(start_path)
@@ -500,18 +451,18 @@ class Trainer:
         nonfinite, stop_now = any_flag([not math.isfinite(loss), stop.requested is not None],
                                        self.device)
         if nonfinite:
-            raise NonFiniteLossError(self.step, _floats(metrics), self.last_checkpoint)
-        if self.is_main and self._due(self.figure_every):
-            self._figure(batch)
+            raise NonFiniteLossError(self.step, metric_floats(metrics), self.last_checkpoint)
+        if self.is_main and self.monitor.figure_due(self.step):
+            self.monitor.figure(self, batch, self.figure_dir)
         elapsed = clock[0] + time.perf_counter() - clock[1]
-        entry = self._log_entry(metrics, lrs, elapsed)
+        entry = self.monitor.entry(self, metrics, dict(lrs, **self._norm_entries()), elapsed)
         if entry is not None:
             history.append(entry)
             if self.is_main:
                 self.run.append_log(entry)
             bar.set_postfix(loss=f'{entry["loss"]:.4g}', refresh=False)
         bar.update(1)
-        if stop_now or self.step == self.max_steps or self._due(self.checkpoint_every):
+        if stop_now or self.step == self.max_steps or due(self.step, self.checkpoint_every):
             self._save(clock[0] + time.perf_counter() - clock[1])
         return stop_now
 
@@ -524,79 +475,21 @@ class Trainer:
 
     def _check_training_metrics(self, metrics):
         name = type(self.recipe).__name__
-        _check_metrics_dict(metrics, f'{name}.training_step')
+        check_metrics(metrics, f'{name}.training_step')
         if 'loss' not in metrics:
             raise ValueError(f"{name}.training_step must return a dict with a 'loss' entry; "
                              f'it returned the keys {sorted(metrics)}')
-        return _to_float(metrics['loss'], 'loss')
+        return metric_floats({'loss': metrics['loss']})['loss']
 
-    def _due(self, every):
-        return every is not None and self.step % every == 0
-
-    def _log_entry(self, metrics, lrs, now):
-        last = self.step == self.max_steps
-        validate = self.validate_every is not None and (self._due(self.validate_every) or last)
-        if not (validate or last or self._due(self.log_every)):
-            return None
-        values = _floats(metrics)
-        keys = sorted(values)
-        values = dict(zip(keys, mean_values([values[k] for k in keys], self.device)))
-        norms = {f'grad_norm/{k}': v for k, v in sorted(self._grad_norms.items())}
-        entry = {'step': self.step, 'time': round(now, 6), **lrs, **norms, **values}
-        if validate:
-            entry.update(broadcast_object(self._validate() if self.is_main else None))
-        return entry
-
-    @contextlib.contextmanager
-    def _evaluation(self):
-        """No grad, eval mode, and random states and modes restored afterwards."""
-        rng = ckpt.get_rng_state()
-        modules = [m for top in (*self.recipe.modules.values(), *self.recipe.auxiliary.values())
-                   for m in top.modules()]
-        modes = [m.training for m in modules]
-        self.recipe.train(False)
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            for m, mode in zip(modules, modes):
-                m.training = mode
-            ckpt.set_rng_state(rng)
-
-    def _validate(self):
-        name = f'{type(self.recipe).__name__}.validation_step'
-        sums, counts = {}, {}
-        with self._evaluation():
-            for batch in self.validation_data:
-                metrics = self.recipe.validation_step(self, move_to_device(batch, self.device))
-                _check_metrics_dict(metrics, name)
-                for key, value in _floats(metrics).items():
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
-        if not counts:
-            raise ValueError('`validation_data` yielded no batches')
-        return {f'val/{key}': sums[key] / counts[key] for key in sorted(sums)}
-
-    def _figure(self, batch):
-        if self.validation_data is not None:
-            batch = move_to_device(next(iter(self.validation_data)), self.device)
-        self.figure_dir.mkdir(parents=True, exist_ok=True)
-        with self._evaluation():
-            self.recipe.figure(self, batch, self.figure_dir / f'step_{self.step:06d}.png')
-
-    # -- distributed ------------------------------------------------------------
+    def _norm_entries(self):
+        return {f'grad_norm/{k}': v for k, v in sorted(self._grad_norms.items())}
 
     def _wrap_modules(self):
         self._wrapped = {}
-        if not self.env.distributed:
-            return
-        trained = {id(p) for params in self._params.values() for p in params}
-        options = dict(getattr(self.recipe, 'ddp_options', {}) or {})
-        if self.device.type == 'cuda':
-            options.setdefault('device_ids', [self.device.index])
-        for name, module in self.recipe.modules.items():
-            if any(id(p) in trained for p in module.parameters()):
-                self._wrapped[name] = DistributedDataParallel(module, **options)
+        if self.env.distributed:
+            trained = [p for params in self._params.values() for p in params]
+            self._wrapped = wrap_trained_modules(self.recipe.modules, trained, self.device,
+                                                 getattr(self.recipe, 'ddp_options', None))
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -631,50 +524,3 @@ def _check_recipe(recipe):
     if not isinstance(getattr(recipe, 'modules', None), dict):
         raise TypeError(f'{type(recipe).__name__} has no `modules` dict; call '
                         'super().__init__(modules) in its __init__')
-
-
-def _check_validation(recipe, validation_data, validate_every):
-    if (validation_data is None) != (validate_every is None):
-        raise ValueError('`validation_data` and `validate_every` go together; pass both '
-                         'or neither')
-    if validation_data is not None:
-        if not is_reiterable(validation_data):
-            raise TypeError('`validation_data` must be a finite re-iterable of batches '
-                            f'(a list, a DataLoader), got {type(validation_data).__name__}')
-        if not overrides(recipe, 'validation_step'):
-            raise ValueError(f'`validation_data` was given but {type(recipe).__name__} '
-                             'does not implement `validation_step`')
-    return validation_data
-
-
-def _destroy_process_group():
-    if is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def _check_metrics_dict(metrics, where):
-    if not isinstance(metrics, dict):
-        raise TypeError(f'{where} must return a dict of metrics, got {type(metrics).__name__}')
-    for key in metrics:
-        if not isinstance(key, str):
-            raise TypeError(f'{where} returned a metric with a non-string name {key!r}')
-        if key in _RESERVED_KEYS or key.startswith(_RESERVED_PREFIXES):
-            raise ValueError(f'{where} returned the metric {key!r}, whose name the trainer '
-                             f'reserves ({_RESERVED_KEYS}, prefixes {_RESERVED_PREFIXES}); '
-                             'rename it')
-
-
-def _to_float(value, key):
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or value.is_complex():
-            raise TypeError(f'metric {key!r} must be a real number or a one-element tensor, '
-                            f'got a tensor of shape {tuple(value.shape)} ({value.dtype})')
-        return float(value.item())
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f'metric {key!r} must be a real number or a one-element tensor, got '
-                    f'{type(value).__name__}')
-
-
-def _floats(metrics):
-    return {key: _to_float(value, key) for key, value in metrics.items()}

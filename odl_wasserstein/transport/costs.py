@@ -14,7 +14,7 @@ Costs provided:
 - `SaturatingCost`: ``1 - exp(-(|d| / s)^p)``, the cost of Adler et al.,
   "Learning to solve inverse problems using Wasserstein loss" (2017),
   section 4, with ``p = 4`` and ``s = 80`` pixels; ``c^{1/4}`` is a metric.
-- `AuthorsCost`: what the authors' code computes: normalised ``[-1, 1]``
+- `Adler2017Cost`: what the authors' code computes: normalised ``[-1, 1]``
   coordinates, ``x**4 + y**4``, cut-off 0.3, pre-scaled by ``cutoff**4``.
 - `CallableCost`: any function of the displacement components.
 - `SeparableCost`: ``sum_i h(d_i)`` for any 1-D function ``h``.
@@ -35,7 +35,7 @@ __all__ = (
     'SquaredEuclideanCost',
     'PowerCost',
     'SaturatingCost',
-    'AuthorsCost',
+    'Adler2017Cost',
     'CallableCost',
     'SeparableCost',
     'BOUNDARIES',
@@ -206,7 +206,8 @@ class GridCost:
         n = int(np.prod(self.shape))
         return full.reshape(n, n)
 
-    def _check_space(self, shape):
+    def check_shape(self, shape):
+        """Raise `ValueError` unless measures of ``shape`` live on this cost's grid."""
         if tuple(shape) != self.shape:
             raise ValueError(
                 f'the cost is defined on a grid of shape {self.shape} but the '
@@ -369,8 +370,9 @@ class SaturatingCost(GridCost):
                 f'p={self.p:g}, norm={self.norm:g})')
 
 
-class AuthorsCost(GridCost):
-    r"""The cost of the Wasserstein-loss authors' code, reproduced exactly.
+class Adler2017Cost(GridCost):
+    r"""The cost of the code of Adler et al. (2017), "Learning to solve inverse
+    problems using Wasserstein loss", reproduced exactly.
 
     ``cutoff**p * (1 - exp(-sum_i d_i**p / cutoff**p))`` with displacements
     in coordinates normalised to ``linspace(-1, 1, n)`` on every axis,
@@ -392,7 +394,7 @@ class AuthorsCost(GridCost):
 
     Examples
     --------
-    >>> cost = AuthorsCost((512, 512))
+    >>> cost = Adler2017Cost((512, 512))
     >>> round(cost.max_value('periodic') / cost.unit_scale, 4)
     1.0
     >>> round(cost.unit_scale, 4)
@@ -422,7 +424,7 @@ class AuthorsCost(GridCost):
         return -scale * torch.expm1(-sum(di.abs() ** self.p for di in d) / scale)
 
     def __repr__(self):
-        return f'AuthorsCost({self.shape}, cutoff={self.cutoff:g}, p={self.p:g})'
+        return f'Adler2017Cost({self.shape}, cutoff={self.cutoff:g}, p={self.p:g})'
 
 
 class CallableCost(GridCost):

@@ -7,7 +7,9 @@ potential over ``eps``) and needs the logarithm of the result:
 .. math::
     \mathrm{out}_i = \log \sum_j K_{ij}\, w_j\, e^{s_j}.
 
-An *engine* computes this for one cost, eps and boundary mode:
+An *engine* computes this for one cost, eps and boundary mode; every
+engine follows the protocol `KernelEngine` (a ``name``, the call, and
+``unresolved``), and `choose_engine` picks one:
 
 - `FFTEngine`: any translation-invariant cost, by FFT convolution in
   ``O(n log n)``; the kernel is applied to ``w * exp(s - M)`` with a
@@ -28,17 +30,45 @@ autograd through ``log w`` would give ``0 * inf``).
 """
 
 import math
+import typing
 import weakref
 
 import torch
 
 from odl_wasserstein.fft import FFTConvolution
 
-__all__ = ('FFTEngine', 'SeparableEngine', 'DenseEngine', 'log_apply',
-           'FFT_FLOOR')
+__all__ = ('KernelEngine', 'FFTEngine', 'SeparableEngine', 'DenseEngine', 'choose_engine',
+           'log_apply', 'ENGINES', 'FFT_FLOOR', 'FFT_RANGE', 'FLOAT32_TOL')
 
+ENGINES = ('auto', 'fft', 'separable', 'dense')
+"""The values of ``method``: an engine's name, or ``'auto'`` (see `choose_engine`)."""
 #: Relative round-off floor of FFT convolutions per working precision.
 FFT_FLOOR = {torch.float32: 1e-6, torch.float64: 1e-14}
+#: Largest ``max C / eps`` the FFT resolves at float32 / float64 round-off.
+FFT_RANGE = {torch.float32: 13.0, torch.float64: 32.0}
+#: Smallest tolerance that float32 FFTs reach; tighter runs use float64 FFTs.
+FLOAT32_TOL = 1e-4
+
+
+class KernelEngine(typing.Protocol):
+    """What a kernel engine provides (`FFTEngine`, `SeparableEngine`, `DenseEngine`).
+
+    Attributes
+    ----------
+    name : str
+        ``'fft'``, ``'separable'`` or ``'dense'``.
+    """
+
+    name: str
+
+    def __call__(self, w, s, transpose=False, kind='K', clamp=True):
+        """``log sum_j K_ij w_j exp(s_j)`` (``K^T`` if ``transpose``; ``C * K`` for
+        ``kind='KC'``) for weights ``w >= 0`` and log-scalings ``s`` of shape
+        ``(B, *shape)``; ``clamp=False`` returns ``-inf`` instead of a round-off
+        floor (engines without one ignore it)."""
+
+    def unresolved(self, out):
+        """Mask of the results of a call that sit at the engine's round-off floor."""
 
 #: Elements per chunk of the log-domain engines (bounds their memory).
 _CHUNK_ELEMENTS = 2 ** 24
@@ -248,6 +278,59 @@ class _LogApply(torch.autograd.Function):
         grad_s = w * grad_w
         return (grad_w if ctx.needs_input_grad[0] else None,
                 grad_s if ctx.needs_input_grad[1] else None, None, None, None)
+
+
+def choose_engine(cost, eps, boundary='zero', method='auto', dtype=torch.float64,
+                  device='cpu', tol=None):
+    """The engine ``method`` names, or the one ``'auto'`` picks.
+
+    ``'auto'`` takes the FFT engine whenever the whole kernel is resolvable
+    at FFT precision (``max C / eps <= FFT_RANGE``), else the exact
+    separable engine for separable costs, else the FFT engine in float64
+    (which clamps what it cannot resolve and says so through
+    ``unresolved``). FFTs run in float32 only for float32 data whose kernel
+    float32 resolves and whose tolerance ``tol`` (None: a fixed number of
+    iterations) float32 can reach.
+
+    Parameters
+    ----------
+    cost : `odl_wasserstein.transport.costs.GridCost`
+    eps : float
+    boundary : {'zero', 'periodic'}, optional
+    method : {'auto', 'fft', 'separable', 'dense'}, optional
+    dtype : torch.dtype, optional
+        Precision of the data.
+    device : str or torch.device, optional
+    tol : float, optional
+
+    Returns
+    -------
+    `KernelEngine`
+
+    Examples
+    --------
+    >>> from odl_wasserstein.transport.costs import SquaredEuclideanCost
+    >>> cost = SquaredEuclideanCost((16, 16))
+    >>> cost = cost / cost.max_value()
+    >>> choose_engine(cost, 0.1).name, choose_engine(cost, 1e-3).name
+    ('fft', 'separable')
+    """
+    ratio = cost.max_value(boundary) / eps
+    if method == 'auto':
+        method = ('separable' if cost.separable and ratio > FFT_RANGE[torch.float64]
+                  else 'fft')
+    if method == 'fft':
+        single = (dtype == torch.float32 and ratio <= FFT_RANGE[torch.float32]
+                  and (tol is None or tol >= FLOAT32_TOL))
+        return FFTEngine(cost, eps, boundary, torch.float32 if single else torch.float64)
+    if method == 'separable':
+        if not cost.separable:
+            raise ValueError(f"method='separable' needs a separable cost, got {cost!r}; "
+                             "use method='auto', 'fft' or 'dense'")
+        return SeparableEngine(cost, eps, boundary, dtype, device)
+    if method == 'dense':
+        return DenseEngine(cost, eps, boundary, dtype, device)
+    raise ValueError(f'`method` must be one of {ENGINES}, got {method!r}')
 
 
 def log_apply(engine, w, s, transpose=False, kind='K'):

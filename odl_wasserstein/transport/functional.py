@@ -34,10 +34,13 @@ import math
 import odl
 import torch
 
-from odl_wasserstein.transport.costs import SquaredEuclideanCost
-from odl_wasserstein.transport.engines import log_apply
-from odl_wasserstein.transport.solver import _choose_engine, sinkhorn
-from odl_wasserstein.util import space_weighting, to_element, to_tensor, torch_dtype
+from odl_wasserstein.transport.costs import BOUNDARIES, SquaredEuclideanCost
+from odl_wasserstein.transport.engines import ENGINES, choose_engine, log_apply
+from odl_wasserstein.transport.solver import (
+    NotAMeasureError, eps_schedule, nonnegative_part, sinkhorn)
+from odl_wasserstein.util import (
+    check_choice, check_int, check_positive, check_real, space_weighting, to_element, to_tensor,
+    torch_dtype)
 
 __all__ = ('WassersteinDistance', 'lambertw_exp')
 
@@ -154,12 +157,16 @@ class WassersteinDistance(odl.functionals.Functional):
             raise ValueError('`space` must be real: measures are real densities')
         super().__init__(space, linear=False)
         self.cost = SquaredEuclideanCost(space) if cost is None else cost
-        self.cost._check_space(space.shape)
-        self.eps = 1e-2 * self.cost.max_value(boundary) if eps is None else float(eps)
-        if not self.eps > 0:
-            raise ValueError(f'`eps` must be positive, got {eps}')
+        self.cost.check_shape(space.shape)
+        check_choice(boundary, 'boundary', BOUNDARIES)
+        check_choice(method, 'method', ENGINES)
+        self.eps = (1e-2 * self.cost.max_value(boundary) if eps is None
+                    else check_positive(eps, 'eps'))
         self.boundary, self.method = boundary, method
-        self.tol, self.max_iter, self.mass_tolerance = tol, int(max_iter), mass_tolerance
+        self.tol = check_positive(tol, 'tol')
+        self.max_iter = check_int(max_iter, 'max_iter', minimum=1)
+        self.mass_tolerance = check_real(mass_tolerance, 'mass_tolerance', minimum=0,
+                                         allow_inf=True)
         self.weight = space_weighting(space)
         self.target = space.element(target)
         mass = self._masses(self.target)
@@ -173,14 +180,11 @@ class WassersteinDistance(odl.functionals.Functional):
 
     def _masses(self, x):
         """Masses ``w x`` as a ``(1, *shape)`` tensor, or None if not a measure."""
-        tensor = to_tensor(x, dtype=torch.float64)
-        if not bool(torch.isfinite(tensor).all()):
-            raise ValueError('the image contains NaN or infinite values')
-        scale = float(tensor.abs().max()) if tensor.numel() else 0.0
-        if float(tensor.min()) < -1e-7 * scale:
+        try:
+            measure = nonnegative_part(to_tensor(x, dtype=torch.float64)[None], 'the image')
+        except NotAMeasureError:
             return None
-        masses = (tensor.clamp_min(0) * self.weight)[None]
-        return masses if float(masses.sum()) > 0 else None
+        return measure * self.weight
 
     def _feasible(self, masses):
         if masses is None:
@@ -235,18 +239,10 @@ class WassersteinDistance(odl.functionals.Functional):
     def _engine_for(self, eps):
         engine = self._engines.get(eps)
         if engine is None:
-            engine = _choose_engine(self.cost, eps, self.boundary, self.method,
-                                    torch.float64, self._target_mass.device)
+            engine = choose_engine(self.cost, eps, self.boundary, self.method,
+                                   torch.float64, self._target_mass.device)
             self._engines[eps] = engine
         return engine
-
-    def _eps_levels(self):
-        """Annealing schedule ending at ``eps`` (warm starts for small eps)."""
-        levels, level = [], self.cost.max_value(self.boundary)
-        while level / self.eps > 10:
-            level /= 2
-            levels.append(level)
-        return levels + [self.eps]
 
     def _prox(self, x, sigma):
         """Karlsson-Ringh generalised Sinkhorn iterations in the log domain."""
@@ -259,7 +255,8 @@ class WassersteinDistance(odl.functionals.Functional):
         # a warm start, across calls (solvers call the proximal repeatedly
         # with slowly changing arguments).
         if self._warm_start is None:
-            g, levels = torch.zeros_like(b), self._eps_levels()
+            g, levels = torch.zeros_like(b), eps_schedule(self.cost.max_value(self.boundary),
+                                                          self.eps)
         else:
             g, levels = self._warm_start, [self.eps]
         for level in levels:
@@ -295,9 +292,7 @@ class WassersteinDistance(odl.functionals.Functional):
         functional = self
 
         def factory(sigma):
-            sigma = float(sigma)
-            if not sigma > 0:
-                raise ValueError(f'`sigma` must be positive, got {sigma}')
+            sigma = check_positive(sigma, 'sigma')
 
             class WassersteinProximal(odl.Operator):
                 def __init__(self):

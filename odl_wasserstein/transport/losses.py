@@ -10,7 +10,7 @@ r"""Optimal-transport losses for training networks with PyTorch.
 - `WassersteinLoss`: a loss between network outputs and targets with
   three choices of value: the divergence (default), the entropic objective,
   or the transport cost ``<C, P>``; balanced with normalised masses (plus an
-  optional mass penalty) or unbalanced. ``WassersteinLoss.paper(shape)``
+  optional mass penalty) or unbalanced. ``WassersteinLoss.adler2017(shape)``
   reproduces the training loss of Adler et al., "Learning to solve inverse
   problems using Wasserstein loss" (2017), as their code computes it.
 
@@ -23,9 +23,9 @@ import numbers
 
 import torch
 
-from odl_wasserstein.transport.costs import AuthorsCost, GridCost
-from odl_wasserstein.transport.solver import _mass, check_measures, sinkhorn
-from odl_wasserstein.util import check_positive, check_real
+from odl_wasserstein.transport.costs import Adler2017Cost, GridCost
+from odl_wasserstein.transport.solver import check_measures, sinkhorn
+from odl_wasserstein.util import check_choice, check_positive, check_real
 
 __all__ = ('sinkhorn_divergence', 'SinkhornDivergence', 'WassersteinLoss')
 
@@ -76,7 +76,7 @@ def sinkhorn_divergence(mu0, mu1, cost, eps, **kwargs):
     objective = sinkhorn(first, second, cost, eps, **kwargs).objective
     value = objective[:n] - 0.5 * (objective[n:2 * n] + objective[2 * n:])
     if kwargs.get('unbalanced') is not None and not kwargs.get('normalize'):
-        value = value + 0.5 * eps * (_mass(a) - _mass(b)) ** 2
+        value = value + 0.5 * eps * (a.flatten(1).sum(1) - b.flatten(1).sum(1)) ** 2
     # The divergence is non-negative; a negative value is solver error
     # (unconverged, or kernel sums below round-off, which `sinkhorn` warns of).
     value = value.clamp_min(0)
@@ -171,8 +171,8 @@ class WassersteinLoss(torch.nn.Module):
         paper's value).
     unbalanced : float, optional
         KL strength ``rho`` of unbalanced transport: mass differences are
-        penalised by the transport problem itself. Default: balanced
-        transport between the measures normalised to unit mass.
+        penalised by the transport problem itself (the measures are taken
+        as they are). Default: balanced transport.
     mass_penalty : float, optional
         Weight of ``(mean(input) - mean(target))^2`` per measure, which
         balanced (normalised) transport cannot see.
@@ -182,6 +182,21 @@ class WassersteinLoss(torch.nn.Module):
     offset : float, optional
         Added to both measures (the paper adds ``1e-3``).
     reduction : {'mean', 'sum', 'none'}, optional
+    normalize : bool, optional
+        Balanced transport between the measures divided by their masses
+        (default); False transports them as they are, which needs equal
+        masses up to ``mass_tolerance``.
+    match_mass : bool, optional
+        Rescale the (positive) input to the target's mean before the
+        transport, ``x mean(t) / (mean(x) + 1e-5)`` (the authors' code).
+    per_pixel : bool, optional
+        Divide the transport value by the number of pixels and by the
+        cost's ``unit_scale`` if it has one (``cutoff**p`` of
+        `Adler2017Cost`), as the authors' code does.
+    target_first : bool, optional
+        Solve ``OT(target, input)`` instead of ``OT(input, target)`` (the
+        authors' code); it matters for asymmetric costs and for which
+        measure ``init`` belongs to.
     **options
         Passed to `sinkhorn` (``tol``, ``n_iter``, ``gradient``, ``method``,
         ``boundary``, ``init``, ``mass_tolerance``, ...). Defaults for
@@ -190,12 +205,13 @@ class WassersteinLoss(torch.nn.Module):
 
     Notes
     -----
-    ``WassersteinLoss.paper(shape)`` is the authors' training loss
-    (REFERENCE_SETTINGS section 1): ``x = relu(input)`` rescaled to the mean
-    of the target (``mean(t) / (mean(x) + 1e-5)``), both offset by
-    ``1e-3``, 10 unrolled iterations of Algorithm 1 on the circular FFT grid
-    with `AuthorsCost` and eps = 1e-3, value ``<C, P>`` divided by the
-    number of pixels and ``cutoff**4``, plus ``100 (mean(t) - mean(input))^2``.
+    ``WassersteinLoss.adler2017(shape)`` is the training loss of Adler et
+    al.'s code (REFERENCE_SETTINGS section 1): ``x = relu(input)`` rescaled
+    to the mean of the target (``match_mass``), both offset by ``1e-3``,
+    10 unrolled iterations of Algorithm 1 on the circular FFT grid with
+    `Adler2017Cost` and eps = 1e-3 from the target to ``x``
+    (``target_first``), value ``<C, P>`` divided by the number of pixels
+    and ``cutoff**4`` (``per_pixel``), plus ``100 (mean(t) - mean(input))^2``.
 
     Examples
     --------
@@ -209,9 +225,9 @@ class WassersteinLoss(torch.nn.Module):
     >>> output.grad.shape
     torch.Size([4, 1, 16, 16])
 
-    The paper's loss at 64 x 64:
+    The loss of Adler et al.'s code at 64 x 64:
 
-    >>> paper = WassersteinLoss.paper((64, 64))
+    >>> paper = WassersteinLoss.adler2017(64)
     >>> float(paper(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64))) > 0
     True
     """
@@ -220,31 +236,29 @@ class WassersteinLoss(torch.nn.Module):
 
     def __init__(self, cost, eps, value='divergence', unbalanced=None,
                  mass_penalty=0.0, positivity='relu', offset=0.0,
-                 reduction='mean', **options):
+                 reduction='mean', normalize=True, match_mass=False, per_pixel=False,
+                 target_first=False, **options):
         super().__init__()
         if not isinstance(cost, GridCost):
             raise TypeError(f'`cost` must be a GridCost, got {cost!r}')
-        if value not in self._VALUES:
-            raise ValueError(f'`value` must be one of {self._VALUES}, got {value!r}')
-        if positivity not in ('relu', 'softplus', None):
-            raise ValueError(f"`positivity` must be 'relu', 'softplus' or None, "
-                             f'got {positivity!r}')
-        eps = check_positive(eps, 'eps')
-        mass_penalty = check_real(mass_penalty, 'mass_penalty', minimum=0)
-        offset = check_real(offset, 'offset', minimum=0)
-        unbalanced = check_positive(unbalanced, 'unbalanced', allow_none=True)
+        check_choice(value, 'value', self._VALUES)
+        check_choice(positivity, 'positivity', ('relu', 'softplus', None))
+        self.cost, self.eps, self.value = cost, check_positive(eps, 'eps'), value
+        self.unbalanced = check_positive(unbalanced, 'unbalanced', allow_none=True)
+        self.mass_penalty = check_real(mass_penalty, 'mass_penalty', minimum=0)
+        self.offset = check_real(offset, 'offset', minimum=0)
         _check_reduction(reduction)
+        self.positivity, self.reduction = positivity, reduction
+        self.normalize, self.match_mass = bool(normalize), bool(match_mass)
+        self.per_pixel = bool(per_pixel)
+        self.target_first = bool(target_first)
         options.setdefault('gradient', 'implicit')
         options.setdefault('tol', 1e-4)
-        self.cost, self.eps, self.value = cost, float(eps), value
-        self.unbalanced, self.mass_penalty = unbalanced, float(mass_penalty)
-        self.positivity, self.offset, self.reduction = positivity, float(offset), reduction
         self.options = options
-        self._paper = False
 
     @classmethod
-    def paper(cls, shape, reduction='mean'):
-        """The training loss of the Wasserstein-loss paper's code, exactly.
+    def adler2017(cls, shape, reduction='mean'):
+        """The training loss of the code of Adler et al. (2017), exactly.
 
         Parameters
         ----------
@@ -255,12 +269,12 @@ class WassersteinLoss(torch.nn.Module):
         """
         if isinstance(shape, numbers.Integral):
             shape = (int(shape), int(shape))
-        loss = cls(AuthorsCost(shape), eps=1e-3, value='cost', mass_penalty=100.0,
-                   offset=1e-3, reduction=reduction, n_iter=10, init='uniform',
-                   boundary='periodic', gradient='unrolled', method='fft',
-                   mass_tolerance=math.inf)
-        loss._paper = True
-        return loss
+        cost = Adler2017Cost(shape)
+        return cls(cost, eps=1e-3, value='cost', mass_penalty=100.0, offset=1e-3,
+                   reduction=reduction, normalize=False, match_mass=True, per_pixel=True,
+                   target_first=True,
+                   n_iter=10, init='uniform', boundary='periodic', gradient='unrolled',
+                   method='fft', mass_tolerance=math.inf)
 
     def _positive(self, x):
         if self.positivity == 'relu':
@@ -269,6 +283,14 @@ class WassersteinLoss(torch.nn.Module):
             return torch.nn.functional.softplus(x)
         return x
 
+    def _transport_options(self):
+        options = dict(self.options)
+        if self.unbalanced is None:
+            options['normalize'] = self.normalize
+        else:
+            options['unbalanced'] = self.unbalanced
+        return options
+
     def forward(self, input, target):
         """Loss between ``input`` (network output) and ``target``, reduced."""
         x, batch = _as_measures(input, self.cost, 'input')
@@ -276,29 +298,23 @@ class WassersteinLoss(torch.nn.Module):
         dims = tuple(range(1, x.ndim))
         mean_x, mean_t = x.mean(dim=dims), t.mean(dim=dims)
         x = self._positive(x)
-        if self._paper:
-            # The authors rescale the output to the target's mean mass.
+        if self.match_mass:
             shape = (-1,) + (1,) * self.cost.ndim
             x = x * (mean_t / (x.mean(dim=dims) + 1e-5)).reshape(shape)
-            t, x = t + self.offset, x + self.offset
-            values = sinkhorn(t, x, self.cost, self.eps, **self.options).cost
-            values = values / math.prod(self.cost.shape) / self.cost.unit_scale
+        t, x = t + self.offset, x + self.offset
+        pair = (t, x) if self.target_first else (x, t)
+        options = self._transport_options()
+        if self.value == 'divergence':
+            values = sinkhorn_divergence(*pair, self.cost, self.eps, **options)
         else:
-            t, x = t + self.offset, x + self.offset
-            options = dict(self.options)
-            if self.unbalanced is None:
-                options['normalize'] = True
-            else:
-                options['unbalanced'] = self.unbalanced
-            if self.value == 'divergence':
-                values = sinkhorn_divergence(x, t, self.cost, self.eps, **options)
-            else:
-                values = getattr(sinkhorn(x, t, self.cost, self.eps, **options),
-                                 self.value)
+            values = getattr(sinkhorn(*pair, self.cost, self.eps, **options), self.value)
+        if self.per_pixel:
+            values = values / math.prod(self.cost.shape) / getattr(self.cost, 'unit_scale', 1.0)
         if self.mass_penalty:
             values = values + self.mass_penalty * (mean_t - mean_x) ** 2
         return _reduce(values.reshape(batch), self.reduction)
 
     def extra_repr(self):
-        kind = 'paper recipe' if self._paper else f'value={self.value!r}'
-        return f'cost={self.cost!r}, eps={self.eps}, {kind}, reduction={self.reduction!r}'
+        return (f'cost={self.cost!r}, eps={self.eps}, value={self.value!r}, '
+                f'normalize={self.normalize}, match_mass={self.match_mass}, '
+                f'reduction={self.reduction!r}')

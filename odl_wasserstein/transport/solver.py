@@ -49,18 +49,14 @@ from dataclasses import dataclass
 import torch
 
 from odl_wasserstein.transport.costs import BOUNDARIES, GridCost
-from odl_wasserstein.transport.engines import (
-    DenseEngine, FFTEngine, SeparableEngine, log_apply)
+from odl_wasserstein.transport.engines import ENGINES, choose_engine, log_apply
 from odl_wasserstein.util import (
     check_choice, check_finite, check_int, check_positive, check_real)
 
-__all__ = ('sinkhorn', 'SinkhornResult', 'check_measures', 'METHODS')
+__all__ = ('sinkhorn', 'SinkhornResult', 'check_measures', 'nonnegative_part',
+           'NotAMeasureError', 'eps_schedule', 'METHODS')
 
-METHODS = ('auto', 'fft', 'separable', 'dense')
-#: Largest ``max C / eps`` the FFT resolves at float32 / float64 round-off.
-FFT_RANGE = {torch.float32: 13.0, torch.float64: 32.0}
-#: Smallest tolerance that float32 FFTs reach; tighter runs use float64 FFTs.
-FLOAT32_TOL = 1e-4
+METHODS = ENGINES
 #: Convergence checks without a 1 % improvement after which an FFT run stops.
 STALL_CHECKS = 20
 #: Relative accuracy the adjoint solve of implicit gradients can reach.
@@ -104,6 +100,47 @@ class SinkhornResult:
     method: str
 
 
+class NotAMeasureError(ValueError):
+    """Data with negative values or without mass where a measure is needed."""
+
+
+def nonnegative_part(mu, name, negative_tol=1e-6):
+    """A batch of measures ``(N, ...)`` with round-off negatives set to zero.
+
+    Values above ``-negative_tol`` times a sample's largest magnitude count
+    as round-off of zero.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite values.
+    NotAMeasureError
+        For (truly) negative values or a sample without mass.
+
+    Examples
+    --------
+    >>> nonnegative_part(torch.tensor([[1.0, -1e-9]]), 'mu')
+    tensor([[1., 0.]])
+    >>> nonnegative_part(torch.tensor([[1.0, -0.5]]), 'mu')
+    Traceback (most recent call last):
+        ...
+    odl_wasserstein.transport.solver.NotAMeasureError: `mu` has negative values (min -0.5); measures must be non-negative: clamp or shift them (e.g. torch.relu) first
+    """
+    if not bool(torch.isfinite(mu).all()):
+        raise ValueError(f'`{name}` contains NaN or infinite values')
+    flat = mu.detach().flatten(1)
+    scale = flat.abs().amax(dim=1)
+    if bool((flat.amin(dim=1) < -negative_tol * scale).any()):
+        raise NotAMeasureError(
+            f'`{name}` has negative values (min {float(flat.min()):.3g}); measures must be '
+            'non-negative: clamp or shift them (e.g. torch.relu) first')
+    mu = mu.clamp_min(0)
+    if bool((mu.detach().flatten(1).sum(dim=1) <= 0).any()):
+        raise NotAMeasureError(f'`{name}` has a sample with zero total mass; optimal '
+                               'transport needs mass in every sample')
+    return mu
+
+
 def check_measures(mu0, mu1, cost, negative_tol=1e-6):
     """Validate a pair of batches of measures for a cost.
 
@@ -116,8 +153,8 @@ def check_measures(mu0, mu1, cost, negative_tol=1e-6):
     TypeError
         Non-tensor or non-floating input, or a cost that is not a `GridCost`.
     ValueError
-        Shape mismatch, a cost on another grid, NaN/inf, negative values,
-        or a sample with zero total mass.
+        Shape mismatch, a cost on another grid, an empty batch, NaN/inf,
+        negative values, or a sample with zero total mass.
     """
     if not isinstance(cost, GridCost):
         raise TypeError(f'`cost` must be a GridCost (see '
@@ -141,52 +178,33 @@ def check_measures(mu0, mu1, cost, negative_tol=1e-6):
     if mu0.shape[0] == 0:
         raise ValueError(f'`mu0` and `mu1` hold no measures (a batch of size 0, shape '
                          f'{tuple(mu0.shape)}); give at least one')
-    cost._check_space(mu0.shape[1:])
+    cost.check_shape(mu0.shape[1:])
     dtype = torch.promote_types(mu0.dtype, mu1.dtype)
     mu0, mu1 = mu0.to(dtype), mu1.to(device=mu0.device, dtype=dtype)
-    checked = []
-    for name, mu in (('mu0', mu0), ('mu1', mu1)):
-        if not bool(torch.isfinite(mu).all()):
-            raise ValueError(f'`{name}` contains NaN or infinite values')
-        flat = mu.detach().flatten(1)
-        scale = flat.abs().amax(dim=1)
-        if bool((flat.amin(dim=1) < -negative_tol * scale).any()):
-            raise ValueError(
-                f'`{name}` has negative values (min {float(flat.min()):.3g}); '
-                'measures must be non-negative: clamp or shift them (e.g. '
-                'torch.relu) first')
-        mu = mu.clamp_min(0)
-        if bool((mu.detach().flatten(1).sum(dim=1) <= 0).any()):
-            raise ValueError(f'`{name}` has a sample with zero total mass; '
-                             'optimal transport needs mass in every sample')
-        checked.append(mu)
-    return checked[0], checked[1], unbatched
+    return (nonnegative_part(mu0, 'mu0', negative_tol),
+            nonnegative_part(mu1, 'mu1', negative_tol), unbatched)
+
+
+def eps_schedule(c_max, eps, scaling=0.5):
+    """The eps of an annealing run: ``c_max s, c_max s^2, ...`` above ``eps``, then ``eps``.
+
+    Each level warm-starts the next: at small ``eps`` the iterations
+    converge much faster from the potentials of a larger one.
+
+    Examples
+    --------
+    >>> eps_schedule(1.0, 0.1)
+    [0.5, 0.25, 0.125, 0.1]
+    """
+    levels, level = [], c_max
+    while level * scaling > eps:
+        level *= scaling
+        levels.append(level)
+    return levels + [eps]
 
 
 def _mass(mu):
     return mu.flatten(1).sum(dim=1)
-
-
-def _choose_engine(cost, eps, boundary, method, dtype, device, tol=None):
-    """The engine `method` names (or 'auto' picks); see the module docstring.
-
-    ``tol`` is the tolerance the run must reach, None for a fixed number of
-    iterations: float32 FFTs stall at marginal errors of about ``1e-4``.
-    """
-    ratio = cost.max_value(boundary) / eps
-    if method == 'auto':
-        method = ('separable' if cost.separable and ratio > FFT_RANGE[torch.float64]
-                  else 'fft')
-    if method == 'fft':
-        single = (dtype == torch.float32 and ratio <= FFT_RANGE[torch.float32]
-                  and (tol is None or tol >= FLOAT32_TOL))
-        return FFTEngine(cost, eps, boundary, torch.float32 if single else torch.float64)
-    if method == 'separable':
-        if not cost.separable:
-            raise ValueError(f"method='separable' needs a separable cost, got {cost!r}; "
-                             "use method='auto', 'fft' or 'dense'")
-        return SeparableEngine(cost, eps, boundary, dtype, device)
-    return DenseEngine(cost, eps, boundary, dtype, device)
 
 
 class _Problem:
@@ -479,50 +497,24 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
     options = _check_options(eps, n_iter, tol, max_iter, boundary, method, unbalanced,
                              gradient, eps_scaling, check_every, mass_tolerance)
     eps, n_iter, tol, max_iter, unbalanced, eps_scaling, check_every, mass_tolerance = options
+    if isinstance(init, str) and init != 'uniform':
+        raise ValueError(f"`init` must be a tensor or 'uniform', got {init!r}")
     a, b, unbatched = check_measures(mu0, mu1, cost)
-    if normalize:
-        shape = (-1,) + (1,) * cost.ndim
-        a = a / _mass(a).reshape(shape)
-        b = b / _mass(b).reshape(shape)
-    elif unbalanced is None:
-        mass_a, mass_b = _mass(a).detach(), _mass(b).detach()
-        mismatch = (mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)
-        if bool((mismatch > mass_tolerance).any()):
-            raise ValueError(
-                f'balanced transport needs equal masses, got {mass_a.tolist()} '
-                f'and {mass_b.tolist()}; pass normalize=True to compare '
-                'normalised measures, or unbalanced=rho for KL-relaxed marginals')
-
-    engine = _choose_engine(cost, eps, boundary, method, a.dtype, a.device,
-                            None if n_iter is not None else tol)
+    a, b = _balanced(a, b, normalize, unbalanced, mass_tolerance)
+    engine = choose_engine(cost, eps, boundary, method, a.dtype, a.device,
+                           None if n_iter is not None else tol)
+    problem = _Problem(a, b, engine, eps, unbalanced)
     c_max = cost.max_value(boundary)
     # A given potential is a warm start: annealing from max C would discard it.
     warm = init is not None and not isinstance(init, str)
     if eps_scaling is None and n_iter is None and not warm and c_max / eps > 10:
         eps_scaling = 0.5
-    if isinstance(init, str) and init != 'uniform':
-        raise ValueError(f"`init` must be a tensor or 'uniform', got {init!r}")
-
-    problem = _Problem(a, b, engine, eps, unbalanced)
-    context = torch.no_grad() if gradient == 'implicit' else torch.enable_grad()
-    with context:
-        f, remaining = None, n_iter
-        if isinstance(init, str):
-            # The paper's first step: u = a / K(1 / n) on the whole grid.
-            uniform = torch.full_like(b, 1.0 / math.prod(cost.shape))
-            f = -problem.lam * eps * log_apply(engine, uniform, torch.zeros_like(b))
-            g = problem.g_of_f(f)
-            remaining = None if n_iter is None else n_iter - 1
-        elif init is None:
-            g = torch.zeros_like(b)
-        else:
-            g = _initial_potential(init, b, unbatched)
+    with torch.no_grad() if gradient == 'implicit' else torch.enable_grad():
+        f, g, remaining = _start(problem, init, n_iter, unbatched)
         if eps_scaling is not None:
-            level = c_max
-            while level * eps_scaling > eps:
-                level *= eps_scaling
-                coarse = _Problem(a, b, _choose_engine(
-                    cost, level, boundary, method, a.dtype, a.device), level, unbalanced)
+            for level in eps_schedule(c_max, eps, eps_scaling)[:-1]:
+                coarse = _Problem(a, b, choose_engine(cost, level, boundary, method, a.dtype,
+                                                      a.device), level, unbalanced)
                 _, g, _, _ = _iterate(coarse, g, None, max(tol, 1e-2), 50, check_every)
         if remaining == 0:
             done, converged = 1, True
@@ -534,21 +526,55 @@ def sinkhorn(mu0, mu1, cost, eps, *, n_iter=None, tol=1e-6, max_iter=2000,
         warnings.warn(f'Sinkhorn did not reach tol={tol} (stopped after {done} '
                       f'iterations, eps={eps}, method={engine.name!r}); the result '
                       'is approximate', RuntimeWarning, stacklevel=2)
-    needs_grad = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    if gradient == 'implicit' and needs_grad:
+    if gradient == 'implicit' and torch.is_grad_enabled() and (a.requires_grad
+                                                               or b.requires_grad):
         g = _implicit_fixed_point(problem, g, tol, max_iter)
         f = problem.f_of_g(g)
         g = problem.g_of_f(f)
+    return _result(problem, f, g, done, converged, unbatched)
+
+
+def _balanced(a, b, normalize, unbalanced, mass_tolerance):
+    """The measures normalised, or checked to have equal masses (balanced problems)."""
+    if normalize:
+        shape = (-1,) + (1,) * (a.ndim - 1)
+        return a / _mass(a).reshape(shape), b / _mass(b).reshape(shape)
+    if unbalanced is None:
+        mass_a, mass_b = _mass(a).detach(), _mass(b).detach()
+        mismatch = (mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)
+        if bool((mismatch > mass_tolerance).any()):
+            raise ValueError(
+                f'balanced transport needs equal masses, got {mass_a.tolist()} '
+                f'and {mass_b.tolist()}; pass normalize=True to compare '
+                'normalised measures, or unbalanced=rho for KL-relaxed marginals')
+    return a, b
+
+
+def _start(problem, init, n_iter, unbatched):
+    """Initial ``(f, g)`` and the iterations left: ``g = 0``, a given ``g``, or
+    the paper's first step ``u = a / K(1 / n)`` on the whole grid."""
+    b = problem.b
+    if isinstance(init, str):
+        uniform = torch.full_like(b, 1.0 / math.prod(b.shape[1:]))
+        f = -problem.lam * problem.eps * log_apply(problem.engine, uniform,
+                                                   torch.zeros_like(b))
+        return f, problem.g_of_f(f), None if n_iter is None else n_iter - 1
+    g = torch.zeros_like(b) if init is None else _initial_potential(init, b, unbatched)
+    return None, g, n_iter
+
+
+def _result(problem, f, g, done, converged, unbatched):
+    """The `SinkhornResult` of the potentials, warning if the FFT could not resolve it."""
     transport, objective, error, unresolved = _readout(problem, f, g)
     if bool((unresolved > 1e-3).any()):
         warnings.warn(
             f'{100 * float(unresolved.max()) / 2:.2g} % of the mass sits where the '
-            f'FFT kernel sums fell below round-off (eps={eps} is small for the '
+            f'FFT kernel sums fell below round-off (eps={problem.eps} is small for the '
             'distances mass must travel): the transport cost is inaccurate. Use a '
             "larger eps, a separable cost (exact log-domain solver) or "
-            "method='dense' (exact, O(n^2) memory)", RuntimeWarning, stacklevel=2)
+            "method='dense' (exact, O(n^2) memory)", RuntimeWarning, stacklevel=3)
     result = SinkhornResult(transport, objective, f, g, done, error, converged,
-                            engine.name)
+                            problem.engine.name)
     if unbatched:
         for name in ('cost', 'objective', 'f', 'g', 'marginal_error'):
             setattr(result, name, getattr(result, name)[0])

@@ -25,7 +25,7 @@ def test_critic_loss_is_negated_distance_plus_penalty(penalty):
                          generator=torch.Generator().manual_seed(5))
     assert isinstance(result, CriticLoss)
     distance = critic(real).mean() - critic(fake).mean()
-    expected_penalty = gradient_penalty(critic, real, fake, kind=penalty, weight=3.0,
+    expected_penalty = gradient_penalty(critic, real, fake, penalty=penalty, penalty_weight=3.0,
                                         generator=torch.Generator().manual_seed(5))
     assert result.distance.item() == pytest.approx(distance.item(), rel=1e-12)
     assert result.penalty.item() == pytest.approx(expected_penalty.item(), rel=1e-12)

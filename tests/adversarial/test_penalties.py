@@ -169,8 +169,8 @@ def test_linear_critic_two_and_one_sided(scale):
     a = scale * a / a.norm()
     real, fake = _rand((4, 2, 3, 3), 14), _rand((4, 2, 3, 3), 15)
     critic = _linear_critic(a)
-    two = gradient_penalty(critic, real, fake, weight=1.0)
-    one = gradient_penalty(critic, real, fake, kind='one-sided', weight=3.0)
+    two = gradient_penalty(critic, real, fake, penalty_weight=1.0)
+    one = gradient_penalty(critic, real, fake, penalty='one-sided', penalty_weight=3.0)
     expected = (scale - 1) ** 2
     assert abs(two.item() - expected) < 1e-12
     assert abs(one.item() - (3.0 * expected if scale > 1 else 0.0)) < 1e-12
@@ -180,8 +180,8 @@ def test_linear_critic_wasserstein_matches_dense():
     a = _rand((1, 2, 4, 5), 16)
     real, fake = _rand((3, 2, 4, 5), 17), _rand((3, 2, 4, 5), 18)
     gen = torch.Generator().manual_seed(19)
-    val = gradient_penalty(_linear_critic(a), real, fake, kind='wasserstein',
-                           weight=4.0, generator=gen, degree_normalize=True,
+    val = gradient_penalty(_linear_critic(a), real, fake, penalty='wasserstein',
+                           penalty_weight=4.0, generator=gen, degree_normalize=True,
                            alpha=0.1)
     x = interpolates(real, fake, generator=torch.Generator().manual_seed(19))
     w = dense_norm2(a.expand_as(x), x, NEIGHBOURS_2D, degree_normalize=True,
@@ -211,7 +211,7 @@ def test_double_backward_reaches_parameters(kind, shape):
     with torch.no_grad():
         for p in critic.parameters():
             p.mul_(30.0)
-    penalty = gradient_penalty(critic, real, fake, kind=kind,
+    penalty = gradient_penalty(critic, real, fake, penalty=kind,
                                generator=torch.Generator().manual_seed(0))
     assert penalty.ndim == 0 and torch.isfinite(penalty)
     penalty.backward()
@@ -230,7 +230,7 @@ def test_zero_gradient_is_safe(kind):
     a = torch.zeros(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
     critic = lambda x: (x * a).flatten(1).sum(1) + b
-    penalty = gradient_penalty(critic, real, fake, kind=kind, weight=2.0)
+    penalty = gradient_penalty(critic, real, fake, penalty=kind, penalty_weight=2.0)
     loss = critic(fake).mean() - critic(real).mean() + penalty
     loss.backward()
     expected = 0.0 if kind == 'one-sided' else 2.0
@@ -242,7 +242,7 @@ def test_zero_gradient_is_safe(kind):
 
     # A critic that ignores its input entirely.
     const = lambda x: torch.zeros(x.shape[0], dtype=x.dtype) + b
-    penalty = gradient_penalty(const, real, fake, kind=kind, weight=2.0)
+    penalty = gradient_penalty(const, real, fake, penalty=kind, penalty_weight=2.0)
     assert torch.isfinite(penalty) and penalty.item() == expected
     assert torch.isfinite(safe_sqrt(torch.zeros(3))).all()
 
@@ -258,17 +258,17 @@ def test_errors():
         gradient_penalty(critic, real, real.double())
     with pytest.raises(ValueError, match='floating point'):
         interpolates(real.long(), real.long())
-    with pytest.raises(ValueError, match='`kind` must be one of'):
-        gradient_penalty(critic, real, real, kind='three-sided')
-    with pytest.raises(ValueError, match='`weight` must be non-negative'):
-        gradient_penalty(critic, real, real, weight=-1.0)
-    with pytest.raises(TypeError, match="only apply to kind='wasserstein'"):
+    with pytest.raises(ValueError, match='`penalty` must be one of'):
+        gradient_penalty(critic, real, real, penalty='three-sided')
+    with pytest.raises(ValueError, match='`penalty_weight` must be a finite number >= 0'):
+        gradient_penalty(critic, real, real, penalty_weight=-1.0)
+    with pytest.raises(TypeError, match="only apply to penalty='wasserstein'"):
         gradient_penalty(critic, real, real, alpha=1.0)
     with pytest.raises(ValueError, match='NaN'):
         interpolates(real, torch.full_like(real, float('nan')))
     with pytest.raises(ValueError, match=r'\(N, C, H, W\)'):
         gradient_penalty(lambda x: x.sum(1), torch.zeros(2, 3),
-                         torch.zeros(2, 3), kind='wasserstein')
+                         torch.zeros(2, 3), penalty='wasserstein')
     with pytest.raises(ValueError, match='one value per sample'):
         gradient_penalty(lambda x: x, real, real)
     g = torch.zeros(1, 1, 4, 4)

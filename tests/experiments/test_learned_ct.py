@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from odl_wasserstein.cli import main
-from odl_wasserstein.config import config_from_dict, load_config
-from odl_wasserstein.experiments import learned_ct
+from odl_wasserstein.experiments import learned_ct, load_config
 from odl_wasserstein.metrics import psnr
 from odl_wasserstein.transport import WassersteinLoss
 
@@ -18,10 +17,10 @@ def tiny(**sections):
               'model': {'n_iter': 2, 'filters': 4},
               'train': {'steps': 6, 'log_every': 2, 'checkpoint_every': 3,
                         'device': 'cpu'},
-              'evaluate': {'n_samples': 2, 'tv_iterations': 20}}
+              'evaluate': {'n_samples': 2, 'tv_n_iter': 20}}
     for section, entries in sections.items():
         values.setdefault(section, {}).update(entries)
-    return config_from_dict(values)
+    return learned_ct.Config.from_dict(values)
 
 
 def test_problem_matches_the_paper_setup_at_512():
@@ -80,7 +79,7 @@ def test_resume_continues_exactly_and_rejects_another_configuration(tmp_path):
     resumed = learned_ct.train(tiny(), tmp_path / 'cut', progress=False,
                                resume=tmp_path / 'cut' / 'checkpoints' / 'step_000003.pt')
     assert [e['loss'] for e in resumed.history] == [e['loss'] for e in full.history]
-    with pytest.raises(ValueError, match=r"model\.filters"):
+    with pytest.raises(ValueError, match=r"differs from the configuration in \['model\.filters'\]"):
         learned_ct.train(tiny(model={'filters': 8}), tmp_path / 'cut', resume=True,
                          progress=False)
 
@@ -139,7 +138,7 @@ def test_cli_train_evaluate_and_errors(tmp_path, capsys):
     path = tmp_path / 'tiny.toml'
     path.write_text('name = "tiny"\n[data]\nsize = 32\nnum_angles = 8\n'
                     '[model]\nn_iter = 2\nfilters = 4\n[evaluate]\nn_samples = 1\n'
-                    'tv_iterations = 10\n')
+                    'tv_n_iter = 10\n')
     run = tmp_path / 'run'
     main(['train', str(path), '--set', 'train.steps=3', '--set', 'train.device="cpu"',
           '--output', str(run), '--quiet'])
@@ -164,6 +163,28 @@ def test_shipped_configurations_load():
 
     names = available_configs()
     assert {'ct_rings_wasserstein_512', 'ct_rings_mse_512', 'ct_rings_mse_128',
-            'ct_rings_wasserstein_128', 'ct_ellipses_lpd_128'} <= set(names)
+            'ct_rings_wasserstein_128', 'ct_ellipses_lpd_128', 'wwgan_digits_wgan_gp',
+            'wwgan_digits_wwgan'} <= set(names)
     for name in names:
-        assert load_config(name).name == name
+        config = load_config(name)
+        assert config.name == name
+        assert config.experiment == ('wwgan' if name.startswith('wwgan') else 'learned_ct')
+
+
+def test_linear_schedule_is_accepted_and_reaches_the_optimiser():
+    """Regression (issue 10, item 13): the Trainer offered 'linear', the TOML refused it."""
+    config = tiny(train={'schedule': 'linear', 'decay_start': 3, 'steps': 6})
+    _, recipe = learned_ct.build(config)
+    spec = recipe.optimizers()['model']
+    assert (spec.schedule, spec.decay_start) == ('linear', 3)
+    with pytest.raises(ValueError, match=r'`train.decay_start` must be in \[0, train.steps'):
+        tiny(train={'schedule': 'linear', 'decay_start': 6, 'steps': 6})
+
+
+def test_impossible_sizes_are_refused_before_anything_is_built(tmp_path):
+    """Regression (issue 10, item 12): size=100000 tried to allocate 74.5 GiB."""
+    config = tiny(data={'size': 100_000})
+    assert learned_ct.training_bytes(config) > 2 ** 40
+    with pytest.raises(ValueError, match='needs at least .* TiB of memory'):
+        learned_ct.train(config, tmp_path / 'run', progress=False)
+    assert not (tmp_path / 'run').exists()

@@ -29,7 +29,8 @@ import torch
 
 from odl_wasserstein.data import ImageDataset
 from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
-from odl_wasserstein.training import SupervisedRecipe, Trainer, WGANRecipe, checkpoint
+from odl_wasserstein.methods import SupervisedRecipe, WGANRecipe
+from odl_wasserstein.training import Trainer, checkpoint
 
 SAMPLES_PER_STEP = 2
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from odl_wasserstein.methods import SupervisedRecipe
 from odl_wasserstein.training import (
-    NonFiniteLossError, OptimizerSpec, Recipe, RunFolderError, RunLockedError,
-    SupervisedRecipe, Trainer, checkpoint, lr_factor, select_device)
+    NonFiniteLossError, OptimizerSpec, Recipe, RunFolderError, RunLockedError, Trainer,
+    checkpoint, lr_factor, select_device)
 
 
 class IndexedData:
@@ -457,7 +458,7 @@ def test_errors_in_arguments(tmp_path):
     with pytest.raises(KeyError, match="set `input_key`"):
         recipe.unpack({'x': 1, 'target': 2})
 
-    with pytest.raises(RunFolderError, match="no checkpoint to resume from.*resume='auto'"):
+    with pytest.raises(RunFolderError, match='no checkpoint to resume from.*without resume=True'):
         trainer_for(tmp_path, recipe).fit(resume=True)
     trainer_for(tmp_path, recipe, max_steps=4).fit()
     with pytest.raises(RunFolderError, match='holds a run .* continue it with resume=True'):

@@ -3,7 +3,7 @@
 Cost matrices are compared with a construction from the definition,
 ``C[i, j] = h(x_j - x_i)`` over the pixel centres of an ODL space, which
 shares nothing with the FFT-kernel layout the package builds them from.
-`AuthorsCost` is compared with the authors' own NumPy construction.
+`Adler2017Cost` is compared with the authors' own NumPy construction.
 """
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 
 from odl_wasserstein.fft import FFTConvolution
 from odl_wasserstein.transport.costs import (
-    AuthorsCost, CallableCost, PowerCost, SaturatingCost, SeparableCost,
+    Adler2017Cost, CallableCost, PowerCost, SaturatingCost, SeparableCost,
     SquaredEuclideanCost)
 
 # Non-unit, unequal cell sides and odd and even sizes, so that a cost in
@@ -114,12 +114,12 @@ def test_authors_cost_zero_boundary(shape):
     points = np.stack([c.ravel() for c in coords], axis=-1)
     d = points[None, :, :] - points[:, None, :]
     expected = cutoff ** 4 * (1 - np.exp(-(d[..., 0] ** 4 + d[..., 1] ** 4) / cutoff ** 4))
-    cost = AuthorsCost(shape)
+    cost = Adler2017Cost(shape)
     np.testing.assert_allclose(cost.matrix().numpy(), expected, rtol=1e-12, atol=1e-17)
     assert cost.unit_scale == pytest.approx(0.3 ** 4, rel=1e-15)
     # Only the shape of a space matters: coordinates are always [-1, 1].
     space = odl.uniform_discr([0, 0], [50, 10], shape)
-    np.testing.assert_array_equal(AuthorsCost(space).matrix().numpy(),
+    np.testing.assert_array_equal(Adler2017Cost(space).matrix().numpy(),
                                   cost.matrix().numpy())
     # Displacement (2, 2) across the grid saturates at cutoff**4.
     assert cost.max_value() / cost.unit_scale == pytest.approx(1.0, abs=1e-12)
@@ -127,7 +127,7 @@ def test_authors_cost_zero_boundary(shape):
 
 @pytest.mark.parametrize('n', [8, 12, 9])
 def test_authors_periodic_kernel_is_the_authors_array(n):
-    cost = AuthorsCost((n, n))
+    cost = Adler2017Cost((n, n))
     kernel = cost.kernel_cost('periodic')
     authors = authors_kernel(n)
     # FFTConvolution puts the kernel entry k // 2 at displacement 0, i.e.
@@ -145,12 +145,12 @@ def test_authors_periodic_kernel_is_the_authors_array(n):
 def test_authors_periodic_asymmetry_for_even_sizes():
     # Even n: ifftshift(linspace(-1, 1, n)) is off by half a normalised
     # pixel, so c(x, y) != c(y, x) on the torus.
-    even = AuthorsCost((8, 8)).matrix('periodic').numpy()
-    assert np.abs(even - even.T).max() > 0.1 * AuthorsCost((8, 8)).unit_scale
+    even = Adler2017Cost((8, 8)).matrix('periodic').numpy()
+    assert np.abs(even - even.T).max() > 0.1 * Adler2017Cost((8, 8)).unit_scale
     # Odd n: the array is centred and equals the true wrapped cost with
     # steps 2 / (n - 1).
     n = 9
-    odd = AuthorsCost((n, n))
+    odd = Adler2017Cost((n, n))
     step = 2 / (n - 1)
     space = odl.uniform_discr([0, 0], [n * step, n * step], (n, n))
     expected = reference_matrix(
@@ -195,7 +195,7 @@ def test_separable_flags():
     assert not PowerCost(shape, p=4).separable  # (x^2 + y^2)^2
     assert not PowerCost(shape, p=1).separable
     assert not SaturatingCost(shape, scale=2).separable
-    assert not AuthorsCost(shape).separable
+    assert not Adler2017Cost(shape).separable
     assert not CallableCost(shape, lambda x, y: x ** 2 + y ** 2).separable
     assert SeparableCost(shape, lambda d: d ** 2).separable
     assert (3 * SquaredEuclideanCost(shape)).separable
@@ -221,8 +221,8 @@ def test_scaling_by_numbers():
     unit = base / base.max_value()
     assert unit.max_value() == pytest.approx(1.0, rel=1e-15)
     assert unit.shape == base.shape and unit.cell_sides == base.cell_sides
-    # A scaled AuthorsCost keeps the authors' periodic layout.
-    authors = AuthorsCost((8, 8))
+    # A scaled Adler2017Cost keeps the authors' periodic layout.
+    authors = Adler2017Cost((8, 8))
     np.testing.assert_allclose(
         (authors / authors.unit_scale).kernel_cost('periodic').numpy(),
         authors.kernel_cost('periodic').numpy() / authors.unit_scale, rtol=1e-14)
@@ -297,8 +297,8 @@ def test_cost_value_errors():
     (lambda: SaturatingCost((4, 4), scale=-2.0), '`scale` must be positive'),
     (lambda: SaturatingCost((4, 4), scale=1, p=0), 'need p > 0'),
     (lambda: SaturatingCost((4, 4), scale=1, norm=0.5), 'norm >= 1'),
-    (lambda: AuthorsCost((4, 4), cutoff=0), 'need cutoff > 0'),
-    (lambda: AuthorsCost((4, 4), p=-4), 'need cutoff > 0 and p > 0'),
+    (lambda: Adler2017Cost((4, 4), cutoff=0), 'need cutoff > 0'),
+    (lambda: Adler2017Cost((4, 4), p=-4), 'need cutoff > 0 and p > 0'),
     (lambda: SquaredEuclideanCost((4, 0)), 'positive sizes'),
     (lambda: SquaredEuclideanCost(()), 'positive sizes'),
     (lambda: SquaredEuclideanCost((4, 4)).kernel_cost('reflect'), '`boundary` must be'),

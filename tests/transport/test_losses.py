@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from odl_wasserstein.transport import (
-    AuthorsCost, SinkhornDivergence, SquaredEuclideanCost, WassersteinLoss,
+    Adler2017Cost, SinkhornDivergence, SquaredEuclideanCost, WassersteinLoss,
     sinkhorn, sinkhorn_divergence)
 
 
@@ -48,13 +48,13 @@ def test_paper_recipe_matches_its_definition():
     torch.manual_seed(0)
     output = torch.randn(2, 1, *shape, requires_grad=True)
     target = torch.rand(2, 1, *shape)
-    loss = WassersteinLoss.paper(shape)(output, target)
+    loss = WassersteinLoss.adler2017(shape)(output, target)
 
     x = torch.relu(output.detach())[:, 0]
     t = target[:, 0]
     mean_t = t.mean(dim=(1, 2))
     x = x * (mean_t / (x.mean(dim=(1, 2)) + 1e-5))[:, None, None]
-    cost = AuthorsCost(shape)
+    cost = Adler2017Cost(shape)
     w = sinkhorn(t + 1e-3, x + 1e-3, cost, 1e-3, n_iter=10, init='uniform',
                  boundary='periodic', method='fft', mass_tolerance=math.inf).cost
     expected = (w / 256 / 0.3 ** 4).mean() + 100 * (
@@ -181,11 +181,11 @@ def test_divergence_of_equal_measures_stays_zero_when_clamped(cost):
 
 def test_paper_loss_of_an_int_shape_is_two_dimensional():
     """Item 10: ``paper(16)`` built a 1-D loss and transported rows of 16 x 16 images."""
-    loss = WassersteinLoss.paper(16)
+    loss = WassersteinLoss.adler2017(16)
     assert loss.cost.shape == (16, 16)
     output, target = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
     torch.testing.assert_close(loss(output, target),
-                               WassersteinLoss.paper((16, 16))(output, target))
+                               WassersteinLoss.adler2017((16, 16))(output, target))
     assert loss(output, target).shape == ()
 
 

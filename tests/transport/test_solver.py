@@ -17,7 +17,7 @@ import torch
 
 from odl_wasserstein.transport import sinkhorn
 from odl_wasserstein.transport.costs import (
-    AuthorsCost, CallableCost, PowerCost, SaturatingCost, SeparableCost,
+    Adler2017Cost, CallableCost, PowerCost, SaturatingCost, SeparableCost,
     SquaredEuclideanCost)
 
 
@@ -93,7 +93,7 @@ POT_CASES = {
     'sqeuclid48': (SquaredEuclideanCost, 48, ('fft', 'separable')),
     'saturating': (lambda s: SaturatingCost(s, scale=6.0), 24, ('fft', 'dense')),
     'power1': (lambda s: PowerCost(s, p=1), 20, ('fft', 'dense')),
-    'authors': (AuthorsCost, 16, ('fft', 'dense')),
+    'authors': (Adler2017Cost, 16, ('fft', 'dense')),
 }
 
 
@@ -175,7 +175,7 @@ def test_authors_cost_periodic_reproduces_authors_algorithm():
     mu0 = (np.abs(np.hypot(y - 5, x - 4) - 3) < 1) * rng.uniform(0.5, 1, (n, n)) + 1e-3
     mu1 = (np.abs(np.hypot(y - 6, x - 7) - 4) < 1) * rng.uniform(0.5, 1, (n, n)) + 1e-3
     mu1 *= mu0.sum() / mu1.sum()
-    cost = AuthorsCost((n, n))
+    cost = Adler2017Cost((n, n))
     values = []
     for first, second in ((mu0, mu1), (mu1, mu0)):
         expected = authors_algorithm(first, second, n, eps)
@@ -436,7 +436,7 @@ def test_example_4_barycentre_minimises_expected_cost():
 STABILITY_COSTS = {
     'sqeuclid': SquaredEuclideanCost,
     'saturating': lambda s: SaturatingCost(s, scale=s[0] / 4),
-    'authors': AuthorsCost,
+    'authors': Adler2017Cost,
 }
 
 

@@ -8,7 +8,8 @@ import torch
 from odl_wasserstein.adversarial import gradient_penalty
 from odl_wasserstein.data import ImageDataset
 from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
-from odl_wasserstein.training import Trainer, WGANRecipe, checkpoint
+from odl_wasserstein.methods import WGANRecipe
+from odl_wasserstein.training import Trainer, checkpoint
 
 
 def networks(seed=0, dtype=torch.float32):
@@ -49,7 +50,7 @@ def test_one_step_is_algorithm_1(tmp_path, penalty, weight):
         with torch.no_grad():
             fake = g_ref(torch.randn(4, 8, dtype=torch.float64))
         loss = (d_ref(fake).mean() - d_ref(real).mean()
-                + gradient_penalty(d_ref, real, fake, kind=penalty, weight=weight))
+                + gradient_penalty(d_ref, real, fake, penalty=penalty, penalty_weight=weight))
         d_opt.zero_grad()
         loss.backward()
         d_opt.step()
@@ -127,7 +128,7 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match='`lr` must be a finite number > 0'):
         WGANRecipe(generator, critic, lr=0.0)
     recipe = WGANRecipe(generator, critic, n_critic=3)
-    with pytest.raises(ValueError, match='n_critic \\* m real samples'):
+    with pytest.raises(ValueError, match='n_critic \\* m samples'):
         Trainer(recipe, [images(4)], max_steps=1, output_dir=tmp_path, progress=False).fit()
     with pytest.raises(KeyError, match='sample_key'):
         recipe.real_samples({'image': images(3)})

@@ -1,0 +1,179 @@
+"""The protocol every experiment follows, and the run-folder steps they share.
+
+An experiment is one module of `odl_wasserstein.experiments` with
+
+- ``Config``: its schema, an `odl_wasserstein.config.ExperimentConfig`
+  subclass whose ``EXPERIMENT`` is the module's name;
+- ``build(config)``: what a run needs (problem, networks, recipe, data);
+- ``train(config, output_dir, resume=False, progress=True)``: one run on
+  the shared `Trainer`, returning its `FitResult`;
+- ``load_run(run_dir, checkpoint=None, device='cpu')``: the trained
+  networks and configuration of a run folder;
+- ``evaluate(runs, output_dir, n_samples=None, baselines=True)``: the
+  paper's evaluation of trained runs, writing a figure and a metrics JSON
+  and returning the report;
+- ``report(report)``: that report as a text table.
+
+`load_config` reads a configuration file and picks the schema by its
+``experiment`` key; `load_run_config` does the same for a run folder, so
+that ``odl-wasserstein train CONFIG`` and ``evaluate RUN...`` dispatch on
+the experiment. `prepared_run` is the one place where a run folder is
+checked, locked and given its configuration.
+"""
+
+import importlib
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from odl_wasserstein.config import plain, read_config_file
+from odl_wasserstein.training import RunFolder, RunFolderError, checkpoint
+
+__all__ = ('EXPERIMENTS', 'experiment_module', 'load_config', 'load_run_config',
+           'prepared_run', 'TrainingInterrupted', 'mean_std', 'write_json',
+           'seconds_per_step', 'resolve_output')
+
+EXPERIMENTS = {
+    'learned_ct': 'odl_wasserstein.experiments.learned_ct',
+    'wwgan': 'odl_wasserstein.experiments.wwgan',
+}
+"""Experiment name -> module; the ``experiment`` key of a configuration names one."""
+
+_DEFAULT_EXPERIMENT = 'learned_ct'  # files written before the key existed
+
+
+def experiment_module(name):
+    """The module of the experiment ``name`` (see `EXPERIMENTS`)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f'`experiment` must be one of {tuple(EXPERIMENTS)}, got {name!r}')
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def load_config(name_or_path, overrides=None):
+    """Load a configuration of any experiment, validated by its schema.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A shipped configuration (`odl_wasserstein.config.available_configs`)
+        or a ``.toml`` file.
+    overrides : dict, optional
+        Nested values replacing the file's, validated the same way.
+
+    Examples
+    --------
+    >>> config = load_config('ct_rings_wasserstein_512')
+    >>> config.experiment, config.data.size, config.loss.name, config.train.steps
+    ('learned_ct', 512, 'wasserstein_paper', 20001)
+    """
+    values, source = read_config_file(name_or_path, overrides)
+    name = values.get('experiment', _DEFAULT_EXPERIMENT)
+    try:
+        module = experiment_module(name)
+    except ValueError as error:
+        raise ValueError(f'{source}: {error}') from None
+    return module.Config.from_dict(dict(values, experiment=name), source)
+
+
+def load_run_config(run_dir):
+    """The configuration recorded in a run folder, and its experiment's module."""
+    run = RunFolder(run_dir)
+    values = run.read_config()
+    if values is None:
+        raise FileNotFoundError(f'{run_dir} has no {run.config_path.name}; is it a run folder '
+                                'written by `odl-wasserstein train`?')
+    module = experiment_module(values.get('experiment', _DEFAULT_EXPERIMENT))
+    return module.Config.from_dict(values, str(run.config_path)), module
+
+
+@contextmanager
+def prepared_run(config, output_dir, resume, may_differ=('train.steps',)):
+    """Check a run folder, lock it and record the configuration, for a block.
+
+    Every check runs before anything is written: the folder must be
+    writable; ``resume`` must fit what it holds (no run, or a checkpoint
+    to continue from; see `RunFolder.resume_point`); a run to continue
+    must have been recorded with the same configuration (but for the keys
+    in ``may_differ``). Then the folder is locked (one writer) and
+    ``config.json`` written.
+
+    Yields
+    ------
+    run : `RunFolder`
+    start : pathlib.Path or None
+        The checkpoint to continue from (pass it to ``Trainer.fit``), or
+        None for a fresh run.
+    """
+    run = RunFolder(output_dir)
+    run.check_writable()
+    run.check_free()
+    start = run.resume_point(resume)
+    values = plain(config.to_dict())
+    if start is not None:
+        run.check_config(values, may_differ)
+    with run.lock():
+        if start is not None:
+            run.check_config(values, may_differ)  # again, now that no one else writes
+        elif checkpoint.list_checkpoints(run.checkpoint_dir):
+            raise RunFolderError('{path} holds a run started meanwhile by another process; '
+                                 'choose another {output}', path=run.path)
+        run.record_config(values)
+        yield run, start
+
+
+class TrainingInterrupted(Exception):
+    """A signal stopped a run of a multi-run job (a demo); its checkpoint is safe.
+
+    Attributes
+    ----------
+    result : `odl_wasserstein.training.FitResult`
+        The interrupted run.
+    """
+
+    def __init__(self, result):
+        self.result = result
+        super().__init__(f'{result.signal or "a signal"} stopped the run in {result.output_dir} '
+                         f'at step {result.step}; its checkpoint is {result.checkpoint}')
+
+
+def mean_std(values):
+    """``{'mean', 'std'}`` of a tensor of per-sample values (std 0 for one sample).
+
+    Examples
+    --------
+    >>> mean_std(torch.tensor([1.0, 3.0]))
+    {'mean': 2.0, 'std': 1.4142135623730951}
+    """
+    values = torch.as_tensor(values, dtype=torch.float64)
+    return {'mean': float(values.mean()),
+            'std': float(values.std()) if values.numel() > 1 else 0.0}
+
+
+def write_json(path, values):
+    """Write ``values`` as indented JSON, atomically."""
+    text = json.dumps(values, indent=2)
+    checkpoint.atomic_write(path, lambda file: file.write(text.encode()))
+
+
+def seconds_per_step(run_dir):
+    """Median seconds per training step of a run, from its log.
+
+    Validation and figure steps are slower; the median of the time per
+    step between log entries is the training step's.
+    """
+    entries = RunFolder(run_dir).read_log()
+    if len(entries) < 2:
+        return float('nan')
+    steps = np.array([entry['step'] for entry in entries], dtype=float)
+    times = np.array([entry['time'] for entry in entries], dtype=float)
+    rates = np.diff(times) / np.diff(steps)
+    return float(np.median(rates[rates > 0])) if np.any(rates > 0) else float('nan')
+
+
+def resolve_output(output_dir):
+    """``output_dir`` as a path, checked writable (for evaluation outputs)."""
+    RunFolder(output_dir).check_writable()
+    return Path(output_dir)

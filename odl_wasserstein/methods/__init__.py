@@ -1,0 +1,21 @@
+"""The methods of the papers: one module each, a recipe on the shared `Trainer`.
+
+- `odl_wasserstein.methods.supervised`: `SupervisedRecipe` (paired data,
+  ``loss(model(input), target)``) and `ReconstructionRecipe` (with PSNR
+  and SSIM in validation): learned primal-dual trained with an MSE or a
+  Wasserstein loss (Adler et al. 2017).
+- `odl_wasserstein.methods.wgan`: `AdversarialRecipe`, the shared critic
+  step with hooks for where fakes come from and for extra generator
+  terms, and `WGANRecipe`, the WGAN of latent noise with the WGAN-GP or
+  the WWGAN penalty (Dukler et al. 2019).
+
+A method knows the engine (`odl_wasserstein.training`) and the lower
+layers, never an experiment.
+"""
+
+from .supervised import *
+from .wgan import *
+
+__all__ = ()
+__all__ += supervised.__all__
+__all__ += wgan.__all__

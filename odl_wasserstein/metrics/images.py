@@ -1,0 +1,278 @@
+"""Image quality metrics as the papers define them.
+
+- `psnr`: peak signal-to-noise ratio ``10 log10(R^2 / MSE)`` with data range
+  ``R`` (the learned primal-dual papers use ``R = 1``, i.e. the range of
+  the ground truth in their phantoms).
+- `ssim`: structural similarity with scikit-image's defaults, which the
+  papers use: 7 x 7 uniform window, ``K1 = 0.01``, ``K2 = 0.03``, sample
+  covariances, averaged over the windows that lie inside the image.
+- `transport_distance`: a shape-sensitive distance in pixels, the square
+  root of the debiased Sinkhorn divergence with the squared Euclidean cost
+  between the normalised images (an entropic W2). Unlike PSNR it sees how
+  far mass is from where it should be, not only how much differs.
+- `sliced_transport_distance`: the sliced Wasserstein-1 distance in pixels
+  between the normalised images, exact and fast at any image size (sorting,
+  no Sinkhorn iterations): the mean over directions of the 1-D transport
+  distance between the images' projections.
+- `peak_intensity`: a high quantile of the image, relative to the
+  reference's; smearing lowers it (Proposition 1 of the Wasserstein-loss
+  paper).
+
+The metrics are batched torch code: inputs ``(..., H, W)`` give one value
+per leading index. They accept tensors, NumPy arrays and ODL elements.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from odl_wasserstein.transport import SquaredEuclideanCost, sinkhorn_divergence
+from odl_wasserstein.util import check_finite, check_int, check_positive, to_tensor
+
+__all__ = ('psnr', 'ssim', 'transport_distance', 'sliced_transport_distance',
+           'peak_intensity')
+
+
+def _pair(x, reference):
+    x = to_tensor(x)
+    reference = to_tensor(reference)
+    if x.shape != reference.shape:
+        raise ValueError(
+            f'`x` and `reference` must have the same shape, got '
+            f'{tuple(x.shape)} and {tuple(reference.shape)}'
+        )
+    if x.is_complex() or reference.is_complex():
+        raise TypeError('metrics are defined for real images; pass magnitudes')
+    dtype = torch.promote_types(torch.promote_types(x.dtype, reference.dtype),
+                                torch.float32)
+    x, reference = x.to(dtype), reference.to(device=x.device, dtype=dtype)
+    check_finite(x, 'x')
+    check_finite(reference, 'reference')
+    return x, reference
+
+
+def _data_range(reference, data_range, ndim):
+    if data_range is None:
+        dims = tuple(range(-ndim, 0))
+        return reference.amax(dim=dims) - reference.amin(dim=dims)
+    data_range = check_positive(data_range, 'data_range')
+    return torch.as_tensor(data_range, dtype=reference.dtype,
+                           device=reference.device)
+
+
+def psnr(x, reference, data_range=None):
+    """Peak signal-to-noise ratio in dB, per image.
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+        Reconstruction and ground truth.
+    data_range : float, optional
+        Peak value ``R``; default ``reference.max() - reference.min()`` per
+        image.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``; ``inf`` where ``x == reference``.
+
+    Examples
+    --------
+    >>> reference = torch.zeros(8, 8)
+    >>> reference[2:6, 2:6] = 1
+    >>> round(float(psnr(reference + 0.1, reference)), 4)
+    20.0
+    """
+    x, reference = _pair(x, reference)
+    if x.ndim < 2:
+        raise ValueError(f'images must have at least 2 axes, got {x.ndim}')
+    peak = _data_range(reference, data_range, 2)
+    mse = (x - reference).square().mean(dim=(-2, -1))
+    return 10 * torch.log10(peak.square() / mse)
+
+
+def ssim(x, reference, data_range=None, win_size=7, k1=0.01, k2=0.03):
+    """Structural similarity (scikit-image's default definition), per image.
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+        Reconstruction and ground truth, ``H, W >= win_size``.
+    data_range : float, optional
+        Dynamic range ``R`` in the constants ``(K R)^2``; default
+        ``reference.max() - reference.min()`` per image.
+    win_size : int, optional
+        Odd side of the uniform window.
+    k1, k2 : float, optional
+        Stabilising constants.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, values in ``[-1, 1]``, 1 for identical images.
+
+    Examples
+    --------
+    >>> reference = torch.linspace(0, 1, 64).reshape(8, 8)
+    >>> float(ssim(reference, reference))
+    1.0
+    >>> bool(ssim(reference.flip(0), reference) < 0)
+    True
+    """
+    x, reference = _pair(x, reference)
+    if win_size % 2 != 1 or win_size < 3:
+        raise ValueError(f'`win_size` must be an odd int >= 3, got {win_size}')
+    if x.ndim < 2 or min(x.shape[-2:]) < win_size:
+        raise ValueError(
+            f'images must be at least {win_size} x {win_size}, got shape '
+            f'{tuple(x.shape)}'
+        )
+    batch_shape = x.shape[:-2]
+    peak = _data_range(reference, data_range, 2).reshape(-1, 1, 1, 1)
+    x = x.reshape(-1, 1, *x.shape[-2:])
+    reference = reference.reshape(-1, 1, *reference.shape[-2:])
+
+    def mean(t):
+        return F.avg_pool2d(t, win_size, stride=1)
+
+    n = win_size ** 2
+    covariance_norm = n / (n - 1)
+    mu_x, mu_y = mean(x), mean(reference)
+    var_x = covariance_norm * (mean(x * x) - mu_x * mu_x)
+    var_y = covariance_norm * (mean(reference * reference) - mu_y * mu_y)
+    cov_xy = covariance_norm * (mean(x * reference) - mu_x * mu_y)
+    c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
+             / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
+    return index.mean(dim=(-3, -2, -1)).reshape(batch_shape)
+
+
+def transport_distance(x, reference, eps=1.0, tol=1e-5):
+    """Entropic Wasserstein-2 distance in pixels between normalised images.
+
+    ``sqrt(S(x+, r+))`` with ``S`` the debiased Sinkhorn divergence
+    (`odl_wasserstein.transport.sinkhorn_divergence`) for the squared
+    Euclidean cost in pixel units, ``x+ = max(x, 0)`` normalised to unit
+    mass (mass differences are not measured here; compare means for that).
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+    eps : float, optional
+        Entropic blur in squared pixels (``sqrt(eps)`` pixels).
+    tol : float, optional
+        Sinkhorn tolerance.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, in pixels.
+
+    Examples
+    --------
+    A blob moved by 3 pixels is 3 pixels away:
+
+    >>> y, x = torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing='ij')
+    >>> blob = torch.exp(-((y - 12) ** 2 + (x - 8) ** 2) / 4)
+    >>> moved = torch.exp(-((y - 12) ** 2 + (x - 11) ** 2) / 4)
+    >>> round(float(transport_distance(moved, blob)), 2)
+    3.0
+    """
+    x, reference = _pair(x, reference)
+    batch = x.shape[:-2]
+    cost = SquaredEuclideanCost(tuple(x.shape[-2:]))
+    flat_x = x.clamp_min(0).reshape((-1,) + tuple(x.shape[-2:]))
+    flat_r = reference.clamp_min(0).reshape(flat_x.shape)
+    divergence = sinkhorn_divergence(flat_x.double(), flat_r.double(), cost, eps,
+                                     normalize=True, tol=tol)
+    return divergence.clamp_min(0).sqrt().to(x.dtype).reshape(batch)
+
+
+def sliced_transport_distance(x, reference, n_projections=64):
+    r"""Sliced Wasserstein-1 distance in pixels between normalised images.
+
+    For ``n_projections`` equispaced directions ``theta`` in ``[0, pi)``,
+    each image's pixel masses are projected onto the line of ``theta`` and
+    the exact 1-D transport distance ``int |F(s) - G(s)| ds`` between the
+    projections (``F``, ``G`` their cumulative distributions) is taken;
+    the result is the mean over directions. The images are ``max(x, 0)``
+    normalised to unit mass, so only where mass sits counts, not how much
+    there is. Exact, and ``O(n_projections * HW log HW)``, so it suits large
+    images where `transport_distance` needs many Sinkhorn iterations.
+
+    A translation by ``d`` pixels gives ``2 d / pi``: the mean of
+    ``d |cos(angle)|`` over directions.
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+    n_projections : int, optional
+        Number of projection directions.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, in pixels.
+
+    Examples
+    --------
+    A point moved by 10 pixels:
+
+    >>> point = torch.zeros(32, 32)
+    >>> point[5, 5] = 1
+    >>> moved = torch.roll(point, 10, dims=0)
+    >>> distance = sliced_transport_distance(moved, point, n_projections=360)
+    >>> round(float(distance), 2), round(20 / math.pi, 2)
+    (6.37, 6.37)
+    """
+    x, reference = _pair(x, reference)
+    n_projections = check_int(n_projections, 'n_projections', minimum=1)
+    batch, shape = x.shape[:-2], tuple(x.shape[-2:])
+    dtype = torch.float64
+    masses = []
+    for name, image in (('x', x), ('reference', reference)):
+        image = image.to(dtype).clamp_min(0).reshape((-1,) + shape).flatten(1)
+        total = image.sum(dim=1, keepdim=True)
+        if bool((total <= 0).any()):
+            raise ValueError(f'`{name}` has no positive mass in some image; the '
+                             'transport distance between normalised images needs it')
+        masses.append(image / total)
+    rows = torch.arange(shape[0], dtype=dtype, device=x.device)
+    cols = torch.arange(shape[1], dtype=dtype, device=x.device)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing='ij')).flatten(1)  # (2, HW)
+    angles = torch.arange(n_projections, dtype=dtype, device=x.device) * (
+        math.pi / n_projections)
+    directions = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (A, 2)
+    positions, order = torch.sort(directions @ grid, dim=1)  # (A, HW)
+    gaps = positions.diff(dim=1)  # (A, HW - 1)
+    difference = masses[0] - masses[1]  # (B, HW)
+    distances = []
+    for sorted_order, gap in zip(order, gaps):
+        cumulative = difference[:, sorted_order].cumsum(dim=1)[:, :-1]
+        distances.append((cumulative.abs() * gap).sum(dim=1))
+    result = torch.stack(distances, dim=1).mean(dim=1)
+    return result.to(x.dtype).reshape(batch)
+
+
+def peak_intensity(x, reference, quantile=0.999):
+    """High-quantile intensity of ``x`` relative to that of ``reference``.
+
+    1 for an image as peaked as the reference; a smeared image (the MSE
+    optimum under misalignment) has a lower value.
+
+    Examples
+    --------
+    >>> reference = torch.zeros(32, 32)
+    >>> reference[10:12, :] = 1
+    >>> float(peak_intensity(reference, reference))
+    1.0
+    >>> smeared = torch.nn.functional.avg_pool2d(reference[None], 5, 1, 2)[0]
+    >>> round(float(peak_intensity(smeared, reference)), 2)
+    0.4
+    """
+    x, reference = _pair(x, reference)
+    dims_x = x.reshape(x.shape[:-2] + (-1,))
+    dims_r = reference.reshape(dims_x.shape)
+    return (torch.quantile(dims_x, quantile, dim=-1)
+            / torch.quantile(dims_r, quantile, dim=-1))

@@ -1,0 +1,92 @@
+"""Figures of runs and experiments: images of tensors on matplotlib axes.
+
+One place for what every training figure and every experiment figure does:
+take the first image of a batch (a middle slice of a volume, the
+magnitude of a complex image) and show it in grey, optionally in ODL's
+orientation (axis 0 horizontal, y upwards), or tile a batch into a grid.
+Figures are built with `matplotlib.figure.Figure`, never with pyplot, so
+that no window or global state is involved.
+"""
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+__all__ = ('first_image', 'show_image', 'image_grid', 'new_figure')
+
+
+def first_image(tensor):
+    """The first image of a batch as a 2-D (or 1-D) real CPU tensor.
+
+    ``(N, C, H, W)`` gives ``[0, 0]``, volumes ``(N, C, D, H, W)`` their
+    middle slice, complex values their magnitude.
+
+    Examples
+    --------
+    >>> first_image(torch.zeros(2, 3, 5, 4, 6)).shape
+    torch.Size([4, 6])
+    >>> first_image(torch.full((1, 1, 2, 2), 1j)).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    x = torch.as_tensor(tensor).detach()[0]
+    x = (x.abs() if x.is_complex() else x).float().cpu()
+    if x.ndim >= 3:
+        x = x[0]
+    while x.ndim > 2:
+        x = x[x.shape[0] // 2]
+    return x
+
+
+def show_image(ax, image, title=None, vmin=None, vmax=None, odl_axes=False, colorbar=False):
+    """Show a 2-D image (or plot a 1-D curve) in grey on ``ax``.
+
+    Parameters
+    ----------
+    ax : matplotlib axes
+    image : torch.Tensor or array-like
+        2-D image; a 1-D tensor is plotted as a curve.
+    title : str, optional
+    vmin, vmax : float, optional
+        Grey scale (default: the image's range).
+    odl_axes : bool, optional
+        ODL's convention: axis 0 is x, shown horizontally, y upwards.
+    colorbar : bool, optional
+
+    Examples
+    --------
+    >>> figure = new_figure(3, 3)
+    >>> show_image(figure.subplots(), torch.eye(4), title='identity')
+    """
+    x = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+    x = x.detach().float().cpu()
+    if x.ndim == 2:
+        data = x.T.numpy() if odl_axes else x.numpy()
+        shown = ax.imshow(data, cmap='gray', vmin=vmin, vmax=vmax,
+                          origin='lower' if odl_axes else None)
+        if colorbar:
+            ax.figure.colorbar(shown, ax=ax, shrink=0.8)
+        ax.set_axis_off()
+    else:
+        ax.plot(x.reshape(-1).numpy())
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+
+
+def image_grid(images, columns):
+    """Tile the first channels of ``(N, C, ...)`` images into one ``rows x columns`` image.
+
+    Examples
+    --------
+    >>> image_grid(torch.ones(6, 1, 2, 3), columns=3).shape
+    torch.Size([4, 9])
+    """
+    tiles = [first_image(image[None]) for image in torch.as_tensor(images)]
+    rows = -(-len(tiles) // columns)
+    tiles += [torch.zeros_like(tiles[0])] * (rows * columns - len(tiles))
+    return torch.cat([torch.cat(tiles[r * columns:(r + 1) * columns], dim=1)
+                      for r in range(rows)], dim=0)
+
+
+def new_figure(width, height):
+    """A `matplotlib.figure.Figure` with the constrained layout, no pyplot involved."""
+    return Figure(figsize=(width, height), layout='constrained')
