@@ -4,8 +4,6 @@ ODL 1.0's `odl.diagnostics.OperatorTest` only prints its findings; these
 helpers return numbers so that tests (ours and our users') can assert them.
 """
 
-import numpy as np
-
 from odl_wasserstein.util import random_element
 
 __all__ = ('random_element', 'adjoint_ratio')

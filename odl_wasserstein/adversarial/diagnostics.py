@@ -10,7 +10,7 @@ it.
 import torch
 
 from odl_wasserstein.adversarial.penalties import critic_values
-from odl_wasserstein.util import check_int, to_tensor
+from odl_wasserstein.util import check_choice, check_int, to_tensor
 
 __all__ = ('translation_sequence', 'total_variation_1d', 'zero_crossings',
            'critic_continuity')
@@ -91,8 +91,7 @@ def total_variation_1d(curves, normalize='range'):
     [1.0, 3.0]
     """
     curves = to_tensor(curves)
-    if normalize not in ('range', None):
-        raise ValueError(f"`normalize` must be 'range' or None, got {normalize!r}")
+    check_choice(normalize, 'normalize', ('range', None))
     variation = curves.diff(dim=-1).abs().sum(dim=-1)
     if normalize is None:
         return variation

@@ -19,6 +19,7 @@ import torch
 
 from odl_wasserstein.adversarial.penalties import (
     PENALTY_KINDS, check_pair, critic_values, gradient_penalty)
+from odl_wasserstein.util import check_choice
 
 __all__ = ('CriticLoss', 'critic_loss', 'generator_loss')
 
@@ -88,8 +89,7 @@ def critic_loss(critic, real, fake, penalty='two-sided', penalty_weight=10.0,
     >>> result.distance.item(), result.penalty.item(), result.loss.item()
     (1.0, 0.0, -1.0)
     """
-    if penalty is not None and penalty not in PENALTY_KINDS:
-        raise ValueError(f'`penalty` must be one of {PENALTY_KINDS} or None, got {penalty!r}')
+    check_choice(penalty, 'penalty', PENALTY_KINDS + (None,))
     check_pair(real, fake)
     fake = fake.detach()
     real = real.detach()

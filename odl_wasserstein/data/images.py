@@ -18,7 +18,6 @@ labels are int64 tensors ``(N,)``.
 
 import gzip
 import math
-import numbers
 import os
 import zlib
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from odl_wasserstein.data.datasets import SeededBatchStream, batch_generator
-from odl_wasserstein.util import check_finite, check_int
+from odl_wasserstein.util import check_choice, check_finite, check_int, check_real
 
 __all__ = (
     'read_idx',
@@ -247,8 +246,7 @@ def load_mnist(folder, split='train'):
     >>> bool(torch.equal(images[:, 0], torch.from_numpy(raw).float() / 255))
     True
     """
-    if split not in _MNIST_SPLITS:
-        raise ValueError(f'`split` must be one of {sorted(_MNIST_SPLITS)}, got {split!r}')
+    check_choice(split, 'split', sorted(_MNIST_SPLITS))
     folder = Path(folder)
     prefix = _MNIST_SPLITS[split]
     image_file = _find_mnist_file(folder, prefix, 'images', 3)
@@ -367,9 +365,7 @@ def train_test_split(images, labels=None, test_fraction=0.2, seed=0):
     if labels is not None:
         if len(labels) != n:
             raise ValueError(f'`labels` must have {n} entries like `images`, got {len(labels)}')
-    if (isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real)
-            or not 0 <= test_fraction <= 1):
-        raise ValueError(f'`test_fraction` must be a number in [0, 1], got {test_fraction!r}')
+    check_real(test_fraction, 'test_fraction', minimum=0, maximum=1)
     seed = check_int(seed, 'seed')
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = round(n * test_fraction)

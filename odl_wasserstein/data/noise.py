@@ -16,7 +16,7 @@ import numbers
 
 import torch
 
-from odl_wasserstein.util import as_generator, check_finite
+from odl_wasserstein.util import as_generator, check_finite, check_real
 
 __all__ = ('add_gaussian_noise', 'salt_and_pepper')
 
@@ -50,8 +50,7 @@ def add_gaussian_noise(data, level=0.05, dim=None, generator=None):
     """
     if not isinstance(data, torch.Tensor) or data.is_complex():
         raise TypeError('`data` must be a real torch.Tensor')
-    if not level >= 0:
-        raise ValueError(f'`level` must be non-negative, got {level}')
+    check_real(level, 'level', minimum=0)
     check_finite(data, 'data')
     dims = tuple(range(data.ndim)) if dim is None else dim
     scale = level * data.abs().mean(dim=dims, keepdim=True)
@@ -100,9 +99,7 @@ def salt_and_pepper(images, fraction=0.15, low=0.0, high=1.0, generator=None):
         raise TypeError(
             '`images` must be a real floating-point torch.Tensor, got '
             f'{getattr(images, "dtype", type(images).__name__)}')
-    if (isinstance(fraction, bool) or not isinstance(fraction, numbers.Real)
-            or not 0 <= fraction <= 1):
-        raise ValueError(f'`fraction` must be a number in [0, 1], got {fraction!r}')
+    check_real(fraction, 'fraction', minimum=0, maximum=1)
     for name, value in (('low', low), ('high', high)):
         if not (isinstance(value, numbers.Real) and math.isfinite(value)):
             raise ValueError(f'`{name}` must be a finite real number, got {value!r}')

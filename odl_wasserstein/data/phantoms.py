@@ -32,7 +32,8 @@ import numbers
 import odl
 import torch
 
-from odl_wasserstein.util import as_generator, check_finite, check_int, to_tensor, torch_dtype
+from odl_wasserstein.util import (
+    as_generator, check_finite, check_int, check_positive, to_tensor, torch_dtype)
 
 __all__ = (
     'ellipses_phantom',
@@ -252,8 +253,7 @@ def rings_phantom(shape, centres, radius=0.5, inner_ratio=0.95,
     6.4
     """
     shape = _image_shape(shape)
-    if not (isinstance(radius, numbers.Real) and math.isfinite(radius) and radius > 0):
-        raise ValueError(f'`radius` must be a positive number, got {radius!r}')
+    check_positive(radius, 'radius')
     if not (isinstance(inner_ratio, numbers.Real) and 0 < inner_ratio < 1):
         raise ValueError(
             f'`inner_ratio` must be in (0, 1) (inner over outer radius), got '
@@ -339,9 +339,7 @@ def random_ring_parameters(shape, generator=None, n_rings=2, max_shift=None,
     """
     shape = _image_shape(shape)
     generator = as_generator(generator)
-    if (not isinstance(n_rings, numbers.Integral) or isinstance(n_rings, bool)
-            or n_rings < 0):
-        raise ValueError(f'`n_rings` must be a non-negative int, got {n_rings!r}')
+    check_int(n_rings, 'n_rings')
     if not (isinstance(centre_range, numbers.Real) and math.isfinite(centre_range)
             and centre_range >= 0):
         raise ValueError(

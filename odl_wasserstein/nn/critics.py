@@ -27,7 +27,7 @@ import numbers
 import torch
 from torch import nn
 
-from odl_wasserstein.util import check_int
+from odl_wasserstein.util import check_choice, check_int
 
 __all__ = ('DCGANCritic', 'PatchGANCritic', 'MultiScalePatchGAN', 'UnpairedMRICritic')
 
@@ -37,9 +37,7 @@ _AVG_POOL = {2: nn.AvgPool2d, 3: nn.AvgPool3d}
 
 
 def _check_ndim(ndim):
-    if isinstance(ndim, bool) or ndim not in _CONV:
-        raise ValueError(f'`ndim` must be 2 or 3, got {ndim!r}')
-    return int(ndim)
+    return check_choice(check_int(ndim, 'ndim'), 'ndim', tuple(_CONV))
 
 
 def _check_slope(value, name='negative_slope'):
@@ -189,10 +187,8 @@ class PatchGANCritic(nn.Module):
         self.ndim = _check_ndim(ndim)
         filters = _check_filters(filters)
         negative_slope = _check_slope(negative_slope)
-        if norm not in ('instance', None):
-            raise ValueError(f"`norm` must be 'instance' or None, got {norm!r}")
-        if reduction not in ('mean', None):
-            raise ValueError(f"`reduction` must be 'mean' or None, got {reduction!r}")
+        check_choice(norm, 'norm', ('instance', None))
+        check_choice(reduction, 'reduction', ('mean', None))
         self.reduction = reduction
         conv, inorm = _CONV[self.ndim], _INSTANCE_NORM[self.ndim]
         self._strides = [2] * (len(filters) - 1) + [1, 1]

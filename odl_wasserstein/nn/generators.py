@@ -10,7 +10,7 @@ convolutions that double the side at each step.
 import torch
 from torch import nn
 
-from odl_wasserstein.util import as_generator, check_int
+from odl_wasserstein.util import as_generator, check_choice, check_int
 
 __all__ = ('DCGANGenerator',)
 
@@ -68,8 +68,7 @@ class DCGANGenerator(nn.Module):
         self.out_channels = check_int(out_channels, 'out_channels', minimum=1)
         self.size = check_int(size, 'size', minimum=1)
         filters = check_int(filters, 'filters', minimum=1)
-        if output not in _OUTPUTS:
-            raise ValueError(f"`output` must be 'sigmoid', 'tanh' or None, got {output!r}")
+        check_choice(output, 'output', tuple(_OUTPUTS))
         n_up = (size // 4).bit_length() - 1
         if size < 8 or size != 4 * 2 ** n_up:
             raise ValueError(f'`size` must be 4 times a power of two and at least 8 '

@@ -20,6 +20,8 @@ import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from odl_wasserstein.util import check_int
+
 import numpy as np
 import odl
 import torch
@@ -168,9 +170,7 @@ class AstraKernel:
         self.vol_space = vol_space
         self.geometry = geometry
         self.proj_type = proj_type or default_astra_proj_type(geometry)
-        self.num_threads = int(num_threads or _usable_cpus())
-        if self.num_threads < 1:
-            raise ValueError(f'`num_threads` must be >= 1, got {num_threads}')
+        self.num_threads = check_int(num_threads or _usable_cpus(), 'num_threads', minimum=1)
         self.vol_geom = astra_volume_geometry(vol_space, 'cpu')
         self.proj_geom = astra_projection_geometry(geometry, 'cpu')
         self.volume_shape = tuple(vol_space.shape)

@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 import torch
 
-from odl_wasserstein.util import to_tensor
+from odl_wasserstein.util import check_real, to_tensor
 
 __all__ = (
     'random_lines_mask',
@@ -269,9 +269,7 @@ def variable_density_lines_mask(shape, acceleration=4, acs_fraction=0.04,
     axis = _check_axis(axis, len(shape))
     acceleration_ = _check_acceleration(acceleration)
     acs_fraction = _check_fraction(acs_fraction)
-    if (not isinstance(power, numbers.Real) or not np.isfinite(power)
-            or power < 0):
-        raise ValueError(f'`power` must be a finite number >= 0, got {power!r}')
+    check_real(power, 'power', minimum=0)
     rng = np.random.default_rng(seed)
     n = shape[axis]
     n_acs, n_total = _line_budget(n, acceleration_, acs_fraction)
@@ -466,9 +464,7 @@ def poisson_disc_mask(shape, acceleration, calibration=(20, 20), seed=None,
             f'`calibration` {calibration} is larger than the image {shape}; '
             'use a smaller calibration region'
         )
-    if not (isinstance(variation, numbers.Real) and np.isfinite(variation)
-            and variation >= 0):
-        raise ValueError(f'`variation` must be a finite number >= 0, got {variation!r}')
+    check_real(variation, 'variation', minimum=0)
     if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f'`tol` must be in (0, 1), got {tol!r}')
 

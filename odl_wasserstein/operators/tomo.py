@@ -134,8 +134,7 @@ def fan_geometry(space, num_angles=30, src_radius=None, det_radius=None,
 
 
 def _check_num_angles(num_angles):
-    if not isinstance(num_angles, numbers.Integral) or num_angles < 1:
-        raise ValueError(f'`num_angles` must be a positive int, got {num_angles!r}')
+    check_int(num_angles, 'num_angles', minimum=1)
 
 
 class RayTransform(BatchedLinearMixin, odl_tomo.RayTransform):

@@ -38,6 +38,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from odl_wasserstein.util import check_int
+
 import numpy as np
 import torch
 
@@ -356,8 +358,7 @@ def latest_checkpoint(directory):
 
 def prune_checkpoints(directory, keep):
     """Delete all but the ``keep`` checkpoints with the highest steps."""
-    if not (isinstance(keep, int) and keep >= 1):
-        raise ValueError(f'`keep` must be a positive integer or None, got {keep!r}')
+    keep = check_int(keep, 'keep', minimum=1)
     for _, path in list_checkpoints(directory)[:-keep]:
         path.unlink(missing_ok=True)
 

@@ -26,8 +26,6 @@ The recipes of the methods live in `odl_wasserstein.methods`
 
 import torch
 
-from odl_wasserstein.training.optim import OptimizerSpec
-
 __all__ = ('Recipe', 'overrides')
 
 
@@ -87,6 +85,7 @@ class Recipe:
     --------
     A recipe for denoising with an L1 loss, in a dozen lines:
 
+    >>> from odl_wasserstein.training import OptimizerSpec
     >>> class L1Denoising(Recipe):
     ...     def __init__(self, model):
     ...         super().__init__({'model': model})

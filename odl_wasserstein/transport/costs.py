@@ -26,6 +26,8 @@ Costs can be scaled by numbers (``cost / cost.max_value()`` has maximum 1).
 
 import numbers
 
+from odl_wasserstein.util import check_choice, check_positive, check_real
+
 import numpy as np
 import odl
 import torch
@@ -62,8 +64,7 @@ def _grid(space):
 
 
 def _check_boundary(boundary):
-    if boundary not in BOUNDARIES:
-        raise ValueError(f'`boundary` must be one of {BOUNDARIES}, got {boundary!r}')
+    check_choice(boundary, 'boundary', BOUNDARIES)
 
 
 class GridCost:
@@ -305,9 +306,8 @@ class PowerCost(GridCost):
 
     def __init__(self, space, p, norm=2):
         super().__init__(space)
-        if not p > 0:
-            raise ValueError(f'`p` must be positive, got {p}')
-        if not norm >= 1:
+        check_positive(p, 'p')
+        if not check_real(norm, 'norm', allow_inf=True) >= 1:
             raise ValueError(f'`norm` must be >= 1, got {norm}')
         self.p, self.norm = float(p), float(norm)
         self.separable = self.p == self.norm
@@ -354,9 +354,9 @@ class SaturatingCost(GridCost):
 
     def __init__(self, space, scale, p=4, norm=2):
         super().__init__(space)
-        if not scale > 0:
-            raise ValueError(f'`scale` must be positive, got {scale}')
-        if not p > 0 or not norm >= 1:
+        check_positive(scale, 'scale')
+        check_positive(p, 'p')
+        if not check_real(norm, 'norm', allow_inf=True) >= 1:
             raise ValueError(f'need p > 0 and norm >= 1, got p={p}, norm={norm}')
         self.scale, self.p, self.norm = float(scale), float(p), float(norm)
 

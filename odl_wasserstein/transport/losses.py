@@ -84,8 +84,7 @@ def sinkhorn_divergence(mu0, mu1, cost, eps, **kwargs):
 
 
 def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f'`reduction` must be one of {_REDUCTIONS}, got {reduction!r}')
+    check_choice(reduction, 'reduction', _REDUCTIONS)
 
 
 def _reduce(values, reduction):

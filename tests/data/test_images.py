@@ -278,9 +278,11 @@ def test_train_test_split_errors():
         train_test_split(images, list(range(10)))
     with pytest.raises(ValueError, match='10 entries.*got 9'):
         train_test_split(images, torch.zeros(9))
-    for fraction in (-0.1, 1.5, float('nan'), True):
+    for fraction in (-0.1, 1.5, float('nan')):
         with pytest.raises(ValueError, match='test_fraction'):
             train_test_split(images, test_fraction=fraction)
+    with pytest.raises(TypeError, match='test_fraction'):
+        train_test_split(images, test_fraction=True)
     with pytest.raises(ValueError, match='seed'):
         train_test_split(images, seed=-1)
 

@@ -1,4 +1,5 @@
-"""WGANRecipe: Algorithm 1 of Dukler et al. on the shared Trainer, with exact resume."""
+"""The adversarial base recipe and the WGAN: Algorithm 1 of Dukler et al. on the shared
+Trainer, with exact resume; hooks for other sources of fakes and extra terms."""
 
 import json
 
@@ -7,8 +8,8 @@ import torch
 
 from odl_wasserstein.adversarial import gradient_penalty
 from odl_wasserstein.data import ImageDataset
+from odl_wasserstein.methods import AdversarialRecipe, WGANRecipe
 from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
-from odl_wasserstein.methods import WGANRecipe
 from odl_wasserstein.training import Trainer, checkpoint
 
 
@@ -134,3 +135,88 @@ def test_errors(tmp_path):
         recipe.real_samples({'image': images(3)})
     assert WGANRecipe(generator, critic, sample_key='image').real_samples(
         {'image': images(3)}).shape == (3, 1, 16, 16)
+
+
+class MeasuredRecipe(AdversarialRecipe):
+    """A toy of the next methods: fakes from measurements, two critics, an L1 term.
+
+    The generator maps measurements ``y`` (the real images blurred) to
+    images; critic ``'image'`` compares them with clean images, critic
+    ``'data'`` compares their blurred version with the measurements, and
+    ``0.5 |A G(y) - y|_1`` is a data-consistency term.
+    """
+
+    def __init__(self, generator, image_critic, data_critic, blur, **options):
+        super().__init__({'generator': generator, 'image': image_critic,
+                          'data': data_critic}, critics=('image', 'data'),
+                         auxiliary={'blur': blur}, **options)
+
+    def critic_pairs(self, trainer, part):
+        with torch.no_grad():
+            fake = trainer.module('generator')(part['data'])
+            measured = trainer.module('blur')(fake)
+        return {'image': (part['clean'], fake), 'data': (part['data'], measured)}
+
+    def generator_fakes(self, trainer, batch):
+        part = {key: value[:4] for key, value in batch.items()}
+        fake = trainer.module('generator')(part['data'])
+        measured = trainer.module('blur')(fake)
+        return {'image': fake, 'data': measured}, (measured, part['data'])
+
+    def generator_terms(self, trainer, batch, context):
+        measured, data = context
+        return {'consistency': 0.5 * (measured - data).abs().mean()}
+
+
+def measured_networks(dtype=torch.float64):
+    torch.manual_seed(3)
+    generator = torch.nn.Conv2d(1, 1, 3, padding=1).to(dtype)
+    image_critic = DCGANCritic(size=16, filters=4).to(dtype)
+    data_critic = DCGANCritic(size=16, filters=4).to(dtype)
+    blur = torch.nn.AvgPool2d(3, stride=1, padding=1)
+    return generator, image_critic, data_critic, blur
+
+
+def test_base_recipe_hooks_make_one_step_of_a_measured_method(tmp_path):
+    """Two critics, fakes from measurements and an extra term, against a hand-written step."""
+    clean = images(24, dtype=torch.float64)
+    blur = measured_networks()[3]
+    batch = {'clean': clean[:12], 'data': blur(clean[12:])}
+    recipe = MeasuredRecipe(*measured_networks(), n_critic=3, lr=1e-3)
+    assert sorted(recipe.optimizers()) == ['data', 'generator', 'image']
+    result = Trainer(recipe, [batch], max_steps=1, output_dir=tmp_path, device='cpu', seed=5,
+                     progress=False).fit()
+    entry = result.history[-1]
+    assert {'critic_loss', 'distance', 'penalty', 'consistency', 'loss'} <= set(entry)
+
+    generator, image_critic, data_critic, _ = measured_networks()
+    optimizers = {name: torch.optim.Adam(module.parameters(), lr=1e-3, betas=(0.5, 0.9))
+                  for name, module in (('image', image_critic), ('data', data_critic),
+                                       ('generator', generator))}
+    torch.manual_seed(5)
+    for k in range(3):
+        part = {key: value[4 * k:4 * k + 4] for key, value in batch.items()}
+        with torch.no_grad():
+            fake = generator(part['data'])
+            measured = blur(fake)
+        for name, critic, real, other in (('image', image_critic, part['clean'], fake),
+                                          ('data', data_critic, part['data'], measured)):
+            loss = (critic(other).mean() - critic(real).mean()
+                    + gradient_penalty(critic, real, other, penalty_weight=10.0))
+            optimizers[name].zero_grad()
+            loss.backward()
+            optimizers[name].step()
+    fake = generator(batch['data'][:4])
+    measured = blur(fake)
+    consistency = 0.5 * (measured - batch['data'][:4]).abs().mean()
+    loss = -image_critic(fake).mean() - data_critic(measured).mean() + consistency
+    optimizers['generator'].zero_grad()
+    loss.backward()
+    optimizers['generator'].step()
+    assert entry['consistency'] == pytest.approx(consistency.item(), rel=1e-12)
+    assert entry['loss'] == pytest.approx(loss.item(), rel=1e-12)
+    for mine, reference in ((recipe.modules['generator'], generator),
+                            (recipe.modules['image'], image_critic),
+                            (recipe.modules['data'], data_critic)):
+        for p, q in zip(mine.parameters(), reference.parameters()):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-12)

@@ -193,11 +193,12 @@ def test_patchgan_min_size():
 
 
 def test_patchgan_errors():
-    with pytest.raises(ValueError, match='`ndim` must be 2 or 3, got 1'):
+    with pytest.raises(ValueError, match=r'`ndim` must be one of \(2, 3\), got 1'):
         PatchGANCritic(ndim=1)
-    with pytest.raises(ValueError, match="`norm` must be 'instance' or None, got 'batch'"):
+    with pytest.raises(ValueError,
+                       match=r"`norm` must be one of \('instance', None\), got 'batch'"):
         PatchGANCritic(norm='batch')
-    with pytest.raises(ValueError, match="`reduction` must be 'mean' or None, got 'sum'"):
+    with pytest.raises(ValueError, match=r"`reduction` must be one of \('mean', None\), got 'sum'"):
         PatchGANCritic(reduction='sum')
     with pytest.raises(ValueError, match=r'`filters\[1\]` must be an int >= 1, got 0'):
         PatchGANCritic(filters=(8, 0))
@@ -263,7 +264,7 @@ def test_multiscale_min_size_and_errors():
     with pytest.raises(ValueError, match="`reduction` must be 'mean' for "
                                          "MultiScalePatchGAN, got None"):
         MultiScalePatchGAN(reduction=None)
-    with pytest.raises(ValueError, match='`ndim` must be 2 or 3, got 4'):
+    with pytest.raises(ValueError, match=r'`ndim` must be one of \(2, 3\), got 4'):
         MultiScalePatchGAN(ndim=4)
 
 
@@ -359,8 +360,8 @@ def test_generator_bad_size(size):
 
 
 def test_generator_errors():
-    with pytest.raises(ValueError, match="`output` must be 'sigmoid', 'tanh' or None, "
-                                         "got 'relu'"):
+    with pytest.raises(ValueError, match=r"`output` must be one of \('sigmoid', 'tanh', "
+                                         r"None\), got 'relu'"):
         DCGANGenerator(output='relu')
     with pytest.raises(ValueError, match='`latent_dim` must be an int >= 1, got 0'):
         DCGANGenerator(latent_dim=0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from odl_wasserstein.operators import (
-    RayTransform, parallel_geometry, ray_transform, reconstruction_space)
+    RayTransform, ray_transform, reconstruction_space)
 from odl_wasserstein.testing import random_element
 from odl_wasserstein.torch import OperatorModule, batched_function
 

@@ -290,12 +290,12 @@ def test_cost_value_errors():
 
 
 @pytest.mark.parametrize('make, message', [
-    (lambda: PowerCost((4, 4), p=0), '`p` must be positive'),
-    (lambda: PowerCost((4, 4), p=-1), '`p` must be positive'),
+    (lambda: PowerCost((4, 4), p=0), '`p` must be a finite number > 0'),
+    (lambda: PowerCost((4, 4), p=-1), '`p` must be a finite number > 0'),
     (lambda: PowerCost((4, 4), p=2, norm=0.5), '`norm` must be >= 1'),
-    (lambda: SaturatingCost((4, 4), scale=0), '`scale` must be positive'),
-    (lambda: SaturatingCost((4, 4), scale=-2.0), '`scale` must be positive'),
-    (lambda: SaturatingCost((4, 4), scale=1, p=0), 'need p > 0'),
+    (lambda: SaturatingCost((4, 4), scale=0), '`scale` must be a finite number > 0'),
+    (lambda: SaturatingCost((4, 4), scale=-2.0), '`scale` must be a finite number > 0'),
+    (lambda: SaturatingCost((4, 4), scale=1, p=0), '`p` must be a finite number > 0'),
     (lambda: SaturatingCost((4, 4), scale=1, norm=0.5), 'norm >= 1'),
     (lambda: Adler2017Cost((4, 4), cutoff=0), 'need cutoff > 0'),
     (lambda: Adler2017Cost((4, 4), p=-4), 'need cutoff > 0 and p > 0'),
