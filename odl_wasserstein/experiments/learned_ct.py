@@ -45,7 +45,7 @@ from odl_wasserstein.config import ExperimentConfig, Section
 from odl_wasserstein.data import EllipsesDataset, RingsDataset, shepp_logan, validation_set
 from odl_wasserstein.data.noise import add_gaussian_noise
 from odl_wasserstein.experiments.protocol import (
-    TrainingInterrupted, load_config, load_run_config, mean_std, prepared_run,
+    TrainingInterrupted, as_config, fit_run, load_config, load_run_state, mean_std,
     resolve_output, write_json)
 from odl_wasserstein.methods import ReconstructionRecipe
 from odl_wasserstein.metrics import peak_intensity, psnr, sliced_transport_distance, ssim
@@ -53,7 +53,6 @@ from odl_wasserstein.nn import LearnedPrimalDual
 from odl_wasserstein.operators import fbp_operator, ray_transform, reconstruction_space
 from odl_wasserstein.plotting import new_figure, show_image
 from odl_wasserstein.training import SCHEDULES, Trainer, check_device, require_memory
-from odl_wasserstein.training.checkpoint import load_checkpoint
 from odl_wasserstein.transport import SaturatingCost, WassersteinLoss
 from odl_wasserstein.util import (
     check_choice, check_int, check_positive, check_real, to_tensor)
@@ -425,8 +424,7 @@ def train(config, output_dir, resume=False, progress=True):
     >>> result.step, type(model).__name__
     (4, 'LearnedPrimalDual')
     """
-    if not isinstance(config, Config):
-        config = load_config(config)
+    config = as_config(config, Config)
     check_resources(config)
     settings = config.train
     if settings.threads is not None:
@@ -442,8 +440,7 @@ def train(config, output_dir, resume=False, progress=True):
                       validation_data=validation, validate_every=settings.validate_every,
                       figure_every=settings.figure_every, progress=progress,
                       num_workers=settings.num_workers)
-    with prepared_run(config, output_dir, resume) as (_, start):
-        return trainer.fit(resume=start or False)
+    return fit_run(trainer, config, resume)
 
 
 def load_run(run_dir, checkpoint=None, device='cpu'):
@@ -463,11 +460,7 @@ def load_run(run_dir, checkpoint=None, device='cpu'):
         In eval mode.
     config : `Config`
     """
-    config, module = load_run_config(run_dir)
-    if module.Config is not Config:
-        raise ValueError(f'{run_dir} is a run of the experiment {config.experiment!r}, not '
-                         f'{Config.EXPERIMENT!r}')
-    state = load_checkpoint(checkpoint or Path(run_dir) / 'checkpoints')
+    config, state = load_run_state(run_dir, Config, checkpoint)
     model = build_model(config, build_problem(config).operator)
     model.load_state_dict(state['modules']['model'])
     return model.to(device).eval(), config

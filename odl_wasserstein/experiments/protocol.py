@@ -30,11 +30,12 @@ import numpy as np
 import torch
 
 from odl_wasserstein.config import plain, read_config_file
-from odl_wasserstein.training import RunFolder, RunFolderError, checkpoint
+from odl_wasserstein.training import RunFolder, RunFolderError
+from odl_wasserstein.training import checkpoint as checkpoint_files
 
 __all__ = ('EXPERIMENTS', 'experiment_module', 'load_config', 'load_run_config',
-           'prepared_run', 'TrainingInterrupted', 'mean_std', 'write_json',
-           'seconds_per_step', 'resolve_output')
+           'load_run_state', 'as_config', 'prepared_run', 'fit_run', 'TrainingInterrupted',
+           'mean_std', 'write_json', 'seconds_per_step', 'resolve_output')
 
 EXPERIMENTS = {
     'learned_ct': 'odl_wasserstein.experiments.learned_ct',
@@ -89,6 +90,47 @@ def load_run_config(run_dir):
     return module.Config.from_dict(values, str(run.config_path)), module
 
 
+def load_run_state(run_dir, schema, checkpoint=None):
+    """The configuration of a run of the experiment of ``schema`` and a checkpoint of it.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+    schema : type
+        The experiment's ``Config``; a run of another experiment is refused.
+    checkpoint : str or path-like, optional
+        A checkpoint file; default the newest intact one of the run.
+
+    Returns
+    -------
+    config : ``schema``
+    state : dict
+        The checkpoint (`odl_wasserstein.training.checkpoint.load_checkpoint`).
+    """
+    config, module = load_run_config(run_dir)
+    if module.Config is not schema:
+        raise ValueError(f'{run_dir} is a run of the experiment {config.experiment!r}, not '
+                         f'{schema.EXPERIMENT!r}')
+    return config, checkpoint_files.load_checkpoint(checkpoint or Path(run_dir) / 'checkpoints')
+
+
+def as_config(config, schema):
+    """``config`` if it is a ``schema``, else the configuration it names (a name or a path)."""
+    if isinstance(config, schema):
+        return config
+    loaded = load_config(config)
+    if not isinstance(loaded, schema):
+        raise ValueError(f'{config} configures the experiment {loaded.experiment!r}, not '
+                         f'{schema.EXPERIMENT!r}')
+    return loaded
+
+
+def fit_run(trainer, config, resume):
+    """Run ``trainer.fit`` in its output folder, checked, locked and recorded (`prepared_run`)."""
+    with prepared_run(config, trainer.output_dir, resume) as (_, start):
+        return trainer.fit(resume=start or False)
+
+
 @contextmanager
 def prepared_run(config, output_dir, resume, may_differ=('train.steps',)):
     """Check a run folder, lock it and record the configuration, for a block.
@@ -117,7 +159,7 @@ def prepared_run(config, output_dir, resume, may_differ=('train.steps',)):
     with run.lock():
         if start is not None:
             run.check_config(values, may_differ)  # again, now that no one else writes
-        elif checkpoint.list_checkpoints(run.checkpoint_dir):
+        elif checkpoint_files.list_checkpoints(run.checkpoint_dir):
             raise RunFolderError('{path} holds a run started meanwhile by another process; '
                                  'choose another {output}', path=run.path)
         run.record_config(values)
@@ -155,7 +197,7 @@ def mean_std(values):
 def write_json(path, values):
     """Write ``values`` as indented JSON, atomically."""
     text = json.dumps(values, indent=2)
-    checkpoint.atomic_write(path, lambda file: file.write(text.encode()))
+    checkpoint_files.atomic_write(path, lambda file: file.write(text.encode()))
 
 
 def seconds_per_step(run_dir):

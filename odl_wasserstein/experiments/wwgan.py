@@ -45,7 +45,7 @@ from odl_wasserstein.adversarial import (
 from odl_wasserstein.config import ExperimentConfig, Section
 from odl_wasserstein.data import ImageDataset, load_digits, salt_and_pepper, train_test_split
 from odl_wasserstein.experiments.protocol import (
-    TrainingInterrupted, load_config, load_run_config, mean_std, prepared_run,
+    TrainingInterrupted, as_config, fit_run, load_config, load_run_state, mean_std,
     resolve_output, seconds_per_step, write_json)
 from odl_wasserstein.methods import WGANRecipe
 from odl_wasserstein.metrics import sliced_wasserstein
@@ -288,8 +288,7 @@ def train(config, output_dir, resume=False, progress=True):
     >>> result.step, sorted(k for k in result.history[-1] if k.startswith('val/'))
     (3, ['val/distance', 'val/sliced_wasserstein'])
     """
-    if not isinstance(config, Config):
-        config = load_config(config)
+    config = as_config(config, Config)
     settings = config.train
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
@@ -301,8 +300,7 @@ def train(config, output_dir, resume=False, progress=True):
                       validation_data=[test_images[:256]],
                       validate_every=settings.validate_every,
                       figure_every=settings.validate_every, progress=progress)
-    with prepared_run(config, output_dir, resume) as (_, start):
-        return trainer.fit(resume=start or False)
+    return fit_run(trainer, config, resume)
 
 
 def load_run(run_dir, checkpoint=None, device='cpu'):
@@ -314,11 +312,7 @@ def load_run(run_dir, checkpoint=None, device='cpu'):
         In eval mode.
     config : `Config`
     """
-    config, module = load_run_config(run_dir)
-    if module.Config is not Config:
-        raise ValueError(f'{run_dir} is a run of the experiment {config.experiment!r}, not '
-                         f'{Config.EXPERIMENT!r}')
-    state = load_checkpoint(checkpoint or Path(run_dir) / 'checkpoints')
+    config, state = load_run_state(run_dir, Config, checkpoint)
     generator, critic = build_networks(config)
     generator.load_state_dict(state['modules']['generator'])
     critic.load_state_dict(state['modules']['critic'])
