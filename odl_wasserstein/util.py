@@ -27,6 +27,8 @@ __all__ = (
     'check_choice',
     'as_generator',
     'random_element',
+    'complex_to_channels',
+    'channels_to_complex',
 )
 
 _TORCH_DTYPES = {
@@ -442,3 +444,50 @@ def random_element(space, seed=0):
     if np.dtype(space.dtype_identifier).kind == 'c':
         data = data + 1j * rng.standard_normal(space.shape)
     return space.element(data.astype(space.dtype_identifier))
+
+
+def complex_to_channels(x):
+    """Complex ``(N, C, *shape)`` as real ``(N, 2 C, *shape)``: real and imaginary parts.
+
+    Channel ``c`` becomes channels ``2 c`` (real part) and ``2 c + 1``
+    (imaginary part): one complex image is ``[real, imag]``, as the
+    OT-cycleGAN and unpaired-MRI codes feed their networks. Complex images
+    are complex tensors inside the package and two real channels only at
+    network boundaries; `channels_to_complex` is the inverse. Both are
+    differentiable.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[1 + 2j, 3 - 4j]]])  # (N, C, W) = (1, 1, 2)
+    >>> complex_to_channels(x)
+    tensor([[[ 1.,  3.],
+             [ 2., -4.]]])
+    >>> bool((channels_to_complex(complex_to_channels(x)) == x).all())
+    True
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_complex() or x.ndim < 2:
+        raise TypeError('`x` must be a complex tensor (N, C, ...), got '
+                        + (f'{x.dtype} of shape {tuple(x.shape)}' if isinstance(x, torch.Tensor)
+                           else type(x).__name__))
+    n, c = x.shape[:2]
+    return torch.view_as_real(x).movedim(-1, 2).reshape((n, 2 * c) + tuple(x.shape[2:]))
+
+
+def channels_to_complex(x):
+    """Real ``(N, 2 C, *shape)`` as complex ``(N, C, *shape)``; inverse of `complex_to_channels`.
+
+    Examples
+    --------
+    >>> channels_to_complex(torch.tensor([[[1.0, 3.0], [2.0, -4.0]]]))
+    tensor([[[1.+2.j, 3.-4.j]]])
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2:
+        raise TypeError('`x` must be a real floating-point tensor (N, 2 C, ...), got '
+                        + (f'{x.dtype} of shape {tuple(x.shape)}' if isinstance(x, torch.Tensor)
+                           else type(x).__name__))
+    n, channels = x.shape[:2]
+    if channels % 2:
+        raise ValueError(f'`x` must have an even number of channels (real and imaginary '
+                         f'parts), got {channels}')
+    pairs = x.reshape((n, channels // 2, 2) + tuple(x.shape[2:])).movedim(2, -1)
+    return torch.view_as_complex(pairs.contiguous())
