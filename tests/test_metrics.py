@@ -160,3 +160,29 @@ def test_sliced_wasserstein_exact_cases_and_errors():
         sliced_wasserstein(x, y, p=0.5)
     with pytest.raises(ValueError, match='non-finite|NaN|finite'):
         sliced_wasserstein(torch.tensor([[float('nan')]]), y)
+
+
+def test_psnr_peaks_of_the_two_mri_conventions():
+    """The OT-cycleGAN paper's max |x*| per slice and fastMRI's volume maximum."""
+    from odl_wasserstein.metrics import volume_max
+
+    generator = torch.Generator().manual_seed(4)
+    reference = torch.rand(4, 6, 6, generator=generator, dtype=torch.float64) + 0.5
+    reference[1] *= 3
+    x = reference + 0.05 * torch.randn(4, 6, 6, generator=generator, dtype=torch.float64)
+    mse = (x - reference).square().mean(dim=(1, 2))
+    slice_max = reference.flatten(1).amax(1)
+    torch.testing.assert_close(psnr(x, reference, data_range='max'),
+                               10 * torch.log10(slice_max ** 2 / mse))
+    peaks = volume_max(reference, ['a', 'a', 'b', 'b'])
+    expected = torch.stack([slice_max[:2].max()] * 2 + [slice_max[2:].max()] * 2)
+    torch.testing.assert_close(peaks, expected)
+    torch.testing.assert_close(psnr(x, reference, data_range=peaks),
+                               10 * torch.log10(expected ** 2 / mse))
+    # A slice's volume maximum is never below its own: fastMRI's PSNR is >= the paper's.
+    assert bool((psnr(x, reference, data_range=peaks)
+                 >= psnr(x, reference, data_range='max') - 1e-12).all())
+    with pytest.raises(ValueError, match='one positive value per image'):
+        psnr(x, reference, data_range=torch.ones(3))
+    with pytest.raises(ValueError, match='name the volume of each'):
+        volume_max(reference, ['a'])

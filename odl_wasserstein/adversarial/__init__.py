@@ -11,6 +11,7 @@
 """
 
 from .diagnostics import *
+from .pool import *
 from .losses import *
 from .penalties import *
 
@@ -18,3 +19,4 @@ __all__ = ()
 __all__ += penalties.__all__
 __all__ += losses.__all__
 __all__ += diagnostics.__all__
+__all__ += pool.__all__

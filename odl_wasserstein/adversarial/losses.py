@@ -9,8 +9,13 @@ under a Lipschitz constraint enforced by a gradient penalty
 (`odl_wasserstein.adversarial.gradient_penalty`). `critic_loss` is what the
 critic minimises (the negated estimate plus the penalty) and
 `generator_loss` what the generator minimises, ``-E D(G(z))``. The
-WGAN-GP recipe (`odl_wasserstein.training.WGANRecipe`), the OT-cycleGAN
-and the unpaired-MRI recipes all use these two functions.
+adversarial recipes of `odl_wasserstein.methods` (WGAN, OT-cycleGAN,
+unpaired MRI) all use these two functions.
+
+The conventional cycleGAN (Zhu et al. 2017), a baseline of the OT-cycleGAN
+paper, uses the least-squares GAN (Mao et al. 2017) instead:
+`lsgan_critic_loss` and `lsgan_generator_loss`, with targets 1 for real
+and 0 for fake samples.
 """
 
 from dataclasses import dataclass
@@ -21,7 +26,8 @@ from odl_wasserstein.adversarial.penalties import (
     PENALTY_KINDS, check_pair, critic_values, gradient_penalty)
 from odl_wasserstein.util import check_choice
 
-__all__ = ('CriticLoss', 'critic_loss', 'generator_loss')
+__all__ = ('CriticLoss', 'critic_loss', 'generator_loss', 'lsgan_critic_loss',
+           'lsgan_generator_loss')
 
 
 @dataclass
@@ -144,3 +150,42 @@ def generator_loss(critic, fake):
     if isinstance(fake, torch.Tensor) and fake.ndim > 0 and fake.shape[0] == 0:
         raise ValueError('`fake` holds no samples (a batch of size 0)')
     return -critic_values(critic, fake).mean()
+
+
+def lsgan_critic_loss(critic, real, fake):
+    """Least-squares GAN critic loss ``(mean (D(real) - 1)^2 + mean D(fake)^2) / 2``.
+
+    Returns a `CriticLoss` whose ``distance`` is ``mean D(real) - mean
+    D(fake)`` (how well the critic tells them apart; no Wasserstein
+    meaning) and whose ``penalty`` is 0. ``fake`` is detached.
+
+    Examples
+    --------
+    A critic that says 1 to real and 0 to fake samples has loss 0:
+
+    >>> critic = lambda x: x.flatten(1).mean(1)
+    >>> result = lsgan_critic_loss(critic, torch.ones(4, 3), torch.zeros(4, 3))
+    >>> result.loss.item(), result.distance.item()
+    (0.0, 1.0)
+    """
+    check_pair(real, fake)
+    on_real = critic_values(critic, real.detach())
+    on_fake = critic_values(critic, fake.detach())
+    loss = ((on_real - 1) ** 2).mean() / 2 + (on_fake ** 2).mean() / 2
+    zero = torch.zeros((), dtype=loss.dtype, device=loss.device)
+    return CriticLoss(loss=loss, distance=(on_real.mean() - on_fake.mean()).detach(),
+                      penalty=zero)
+
+
+def lsgan_generator_loss(critic, fake):
+    """Least-squares GAN generator loss ``mean (D(fake) - 1)^2``.
+
+    Examples
+    --------
+    >>> critic = lambda x: x.flatten(1).mean(1)
+    >>> lsgan_generator_loss(critic, torch.full((2, 3), 0.5)).item()
+    0.25
+    """
+    if isinstance(fake, torch.Tensor) and fake.ndim > 0 and fake.shape[0] == 0:
+        raise ValueError('`fake` holds no samples (a batch of size 0)')
+    return ((critic_values(critic, fake) - 1) ** 2).mean()

@@ -8,17 +8,30 @@
 - `odl_wasserstein.data.images`: image data for GANs (MNIST and
   Fashion-MNIST IDX files, scikit-learn's digits) and a seeded, resumable
   stream of their batches;
+- `odl_wasserstein.data.mri`: simulated MRI (complex images with smooth
+  phase, birdcage coil maps, noisy k-space), the MRI normalisations and a
+  seeded stream of virtual subjects;
+- `odl_wasserstein.data.fastmri`: fastMRI HDF5 files (reader, writer,
+  header) and a seeded stream of their slices split by subject;
+- `odl_wasserstein.data.unpaired`: two independent streams served batch
+  by batch for unpaired training;
 - `odl_wasserstein.data.noise`: the papers' Gaussian noise model and
   salt-and-pepper noise.
 """
 
 from .datasets import *
+from .fastmri import *
 from .images import *
+from .mri import *
 from .noise import *
 from .phantoms import *
+from .unpaired import *
 
 __all__ = ()
 __all__ += datasets.__all__
+__all__ += fastmri.__all__
 __all__ += images.__all__
+__all__ += mri.__all__
 __all__ += noise.__all__
 __all__ += phantoms.__all__
+__all__ += unpaired.__all__

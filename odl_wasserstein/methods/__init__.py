@@ -8,14 +8,19 @@
   step with hooks for where fakes come from and for extra generator
   terms, and `WGANRecipe`, the WGAN of latent noise with the WGAN-GP or
   the WWGAN penalty (Dukler et al. 2019).
+- `odl_wasserstein.methods.cyclegan`: `OTCycleGANRecipe`, one generator
+  and the known forward operator (Sim et al. 2020), and the conventional
+  `CycleGANRecipe` with two generators, on the adversarial base.
 
 A method knows the engine (`odl_wasserstein.training`) and the lower
 layers, never an experiment.
 """
 
+from .cyclegan import *
 from .supervised import *
 from .wgan import *
 
 __all__ = ()
 __all__ += supervised.__all__
 __all__ += wgan.__all__
+__all__ += cyclegan.__all__

@@ -1,16 +1,20 @@
 """Adversarial training with Wasserstein critics: the shared base and the WGAN.
 
 `AdversarialRecipe` is the one critic step of the package. Each training
-step splits its batch into ``n_critic`` parts; for each part and each
-critic, the critic minimises `odl_wasserstein.adversarial.critic_loss`
-(the negated Wasserstein estimate plus a gradient penalty) between real
-samples and fakes; then the generator side minimises the critics'
-`odl_wasserstein.adversarial.generator_loss` plus any extra terms. What
-differs between methods is plugged in by three hooks:
+step makes ``n_critic`` critic updates, each on one part of the batch
+(`AdversarialRecipe.critic_batches`): every critic minimises
+`odl_wasserstein.adversarial.critic_loss` (the negated Wasserstein
+estimate plus a gradient penalty) between real samples and fakes, or the
+least-squares loss of ``adversarial='lsgan'``; and one update of the
+generator side, which minimises the critics' generator loss plus any
+extra terms, before the critic updates (``generator_first``, as cycleGAN
+codes do) or after them (as WGAN codes do). What differs between methods
+is plugged in by three hooks:
 
 - `AdversarialRecipe.critic_pairs`: for one part of the batch, the real
   samples and the fakes each critic sees (fakes from latent noise, from
-  measurements through a generator, from a cycle, ...);
+  measurements through a generator, from the generator update just made,
+  from an image pool, ...);
 - `AdversarialRecipe.generator_fakes`: the fakes, with their graph to the
   generators, that the generator loss sends through each critic;
 - `AdversarialRecipe.generator_terms`: extra generator loss terms (a
@@ -24,13 +28,17 @@ section 5). The OT-cycleGAN and unpaired-MRI recipes subclass the base.
 import torch
 
 from odl_wasserstein.adversarial import (
-    PENALTY_KINDS, critic_loss, critic_values, generator_loss)
+    PENALTY_KINDS, critic_loss, critic_values, generator_loss, lsgan_critic_loss,
+    lsgan_generator_loss)
 from odl_wasserstein.metrics import sliced_wasserstein
 from odl_wasserstein.plotting import image_grid, new_figure, show_image
 from odl_wasserstein.training import OptimizerSpec, Recipe
 from odl_wasserstein.util import check_choice, check_int, check_real
 
-__all__ = ('AdversarialRecipe', 'WGANRecipe')
+__all__ = ('AdversarialRecipe', 'WGANRecipe', 'ADVERSARIAL_LOSSES')
+
+ADVERSARIAL_LOSSES = ('wgan', 'lsgan')
+"""``'wgan'``: Wasserstein critic with a gradient penalty; ``'lsgan'``: least squares."""
 
 
 class AdversarialRecipe(Recipe):
@@ -71,6 +79,14 @@ class AdversarialRecipe(Recipe):
         Global gradient-norm clipping of every optimiser (none by default).
     auxiliary : dict, optional
         Unsaved modules (forward operators, losses).
+    adversarial : {'wgan', 'lsgan'}, optional
+        The critic and generator losses: Wasserstein (with ``penalty``) or
+        least squares (no penalty; ``penalty`` is ignored).
+    critic_scale : float, optional
+        Factor of the critic loss (the OT-cycleGAN code halves it).
+    generator_first : bool, optional
+        Update the generator side before the critics (cycleGAN codes)
+        instead of after them (WGAN codes).
 
     Notes
     -----
@@ -83,8 +99,12 @@ class AdversarialRecipe(Recipe):
     def __init__(self, modules, critics=('critic',), generators=('generator',), n_critic=5,
                  penalty='two-sided', penalty_weight=10.0, penalty_options=None, lr=1e-4,
                  critic_lr=None, betas=(0.5, 0.9), schedule='constant', decay_start=0,
-                 clip_grad_norm=None, auxiliary=None):
+                 clip_grad_norm=None, auxiliary=None, adversarial='wgan', critic_scale=1.0,
+                 generator_first=False):
         super().__init__(modules, auxiliary)
+        self.adversarial = check_choice(adversarial, 'adversarial', ADVERSARIAL_LOSSES)
+        self.critic_scale = check_real(critic_scale, 'critic_scale', positive=True)
+        self.generator_first = bool(generator_first)
         self.critics, self.generators = tuple(critics), tuple(generators)
         for name in (*self.critics, *self.generators):
             if name not in self.modules:
@@ -138,8 +158,13 @@ class AdversarialRecipe(Recipe):
                 'multiple of n_critic')
         return list(tensor.split(tensor.shape[0] // self.n_critic))
 
-    def critic_pairs(self, trainer, part):
-        """``{critic name: (real, fake)}`` for one critic update (fakes are detached)."""
+    def critic_pairs(self, trainer, part, context):
+        """``{critic name: (real, fake)}`` for one critic update (fakes are detached).
+
+        ``context`` is what `generator_fakes` returned with its fakes when the
+        generator side was updated first in this step (``generator_first``),
+        else None.
+        """
         raise NotImplementedError(f'{type(self).__name__} must implement `critic_pairs`')
 
     def generator_fakes(self, trainer, batch):
@@ -157,25 +182,44 @@ class AdversarialRecipe(Recipe):
     # -- the step ---------------------------------------------------------------
 
     def training_step(self, trainer, batch, step):
-        """``n_critic`` updates of every critic, then one update of the generator side."""
+        """``n_critic`` updates of every critic and one update of the generator side."""
+        metrics, context = {}, None
+        if self.generator_first:
+            context = self._generator_update(trainer, batch, metrics)
+        metrics.update(self._critic_updates(trainer, batch, context))
+        if not self.generator_first:
+            self._generator_update(trainer, batch, metrics)
+        return metrics
+
+    def _critic_loss(self, critic, real, fake):
+        if self.adversarial == 'lsgan':
+            return lsgan_critic_loss(critic, real, fake)
+        return critic_loss(critic, real, fake, **self.penalty_kwargs())
+
+    def _critic_updates(self, trainer, batch, context):
         totals = {'critic_loss': 0.0, 'distance': 0.0, 'penalty': 0.0}
         for part in self.critic_batches(batch):
-            for name, (real, fake) in self.critic_pairs(trainer, part).items():
-                result = critic_loss(trainer.module(name), real, fake, **self.penalty_kwargs())
-                trainer.optimize(name, result.loss)
-                totals['critic_loss'] += result.loss.detach()
+            for name, (real, fake) in self.critic_pairs(trainer, part, context).items():
+                result = self._critic_loss(trainer.module(name), real, fake)
+                loss = result.loss if self.critic_scale == 1.0 else self.critic_scale * result.loss
+                trainer.optimize(name, loss)
+                totals['critic_loss'] += loss.detach()
                 totals['distance'] += result.distance
                 totals['penalty'] += result.penalty
+        return {key: value / self.n_critic for key, value in totals.items()}
+
+    def _generator_update(self, trainer, batch, metrics):
+        """One update of the generator side; returns the context of its fakes."""
         fakes, context = self.generator_fakes(trainer, batch)
-        loss = sum(generator_loss(trainer.module(name), fake) for name, fake in fakes.items())
+        adversarial = (lsgan_generator_loss if self.adversarial == 'lsgan' else generator_loss)
+        loss = sum(adversarial(trainer.module(name), fake) for name, fake in fakes.items())
         terms = self.generator_terms(trainer, batch, context)
         for value in terms.values():
             loss = loss + value
         trainer.optimize('generator', loss)
-        metrics = {key: value / self.n_critic for key, value in totals.items()}
         metrics.update({key: value.detach() for key, value in terms.items()})
         metrics['loss'] = loss.detach()
-        return metrics
+        return context
 
 
 class WGANRecipe(AdversarialRecipe):
@@ -265,7 +309,7 @@ class WGANRecipe(AdversarialRecipe):
         """The real samples split into ``n_critic`` parts."""
         return self._split(self.real_samples(batch), 'the real samples')
 
-    def critic_pairs(self, trainer, part):
+    def critic_pairs(self, trainer, part, context):
         """The real part against as many samples of fresh latent vectors."""
         with torch.no_grad():
             fake = trainer.module('generator')(self.latent(part.shape[0], part))

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from odl_wasserstein.transport import SquaredEuclideanCost, sinkhorn_divergence
-from odl_wasserstein.util import check_finite, check_int, check_positive, to_tensor
+from odl_wasserstein.util import check_choice, check_finite, check_int, check_positive, to_tensor
 
-__all__ = ('psnr', 'ssim', 'transport_distance', 'sliced_transport_distance',
+__all__ = ('psnr', 'ssim', 'volume_max', 'transport_distance', 'sliced_transport_distance',
            'peak_intensity')
 
 
@@ -53,9 +53,20 @@ def _pair(x, reference):
 
 
 def _data_range(reference, data_range, ndim):
+    """The peak value per image: the reference's range, its maximum, or given."""
+    dims = tuple(range(-ndim, 0))
     if data_range is None:
-        dims = tuple(range(-ndim, 0))
         return reference.amax(dim=dims) - reference.amin(dim=dims)
+    if isinstance(data_range, str):
+        check_choice(data_range, 'data_range', ('max',))
+        return reference.abs().amax(dim=dims)
+    if isinstance(data_range, torch.Tensor) and data_range.numel() > 1:
+        peak = data_range.to(dtype=reference.dtype, device=reference.device)
+        if peak.shape != reference.shape[:-ndim] or not bool((peak > 0).all()):
+            raise ValueError(f'`data_range` as a tensor must hold one positive value per '
+                             f'image, shape {tuple(reference.shape[:-ndim])}, got '
+                             f'{tuple(peak.shape)}')
+        return peak
     data_range = check_positive(data_range, 'data_range')
     return torch.as_tensor(data_range, dtype=reference.dtype,
                            device=reference.device)
@@ -68,9 +79,11 @@ def psnr(x, reference, data_range=None):
     ----------
     x, reference : array-like, shape ``(..., H, W)``
         Reconstruction and ground truth.
-    data_range : float, optional
-        Peak value ``R``; default ``reference.max() - reference.min()`` per
-        image.
+    data_range : float, 'max' or torch.Tensor, optional
+        Peak value ``R``: default ``reference.max() - reference.min()`` per
+        image; ``'max'``: ``max |reference|`` per image (the OT-cycleGAN
+        paper's ``20 log10(sqrt(n) ||x*||_inf / ||x - x*||_2)``); a tensor
+        of one value per image, e.g. `volume_max` for fastMRI's PSNR.
 
     Returns
     -------
@@ -83,6 +96,8 @@ def psnr(x, reference, data_range=None):
     >>> reference[2:6, 2:6] = 1
     >>> round(float(psnr(reference + 0.1, reference)), 4)
     20.0
+    >>> round(float(psnr(reference + 1.1, reference + 1, data_range='max')), 4)
+    26.0206
     """
     x, reference = _pair(x, reference)
     if x.ndim < 2:
@@ -92,6 +107,41 @@ def psnr(x, reference, data_range=None):
     return 10 * torch.log10(peak.square() / mse)
 
 
+def volume_max(images, volumes):
+    """Per image, the largest value of all images of its volume (fastMRI's PSNR peak).
+
+    fastMRI computes PSNR and SSIM of a slice with the maximum of its whole
+    volume as the peak (``maxval = gt.max()`` over the volume), not the
+    slice's; a volume's dark edge slices then score lower.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape ``(N, H, W)``
+    volumes : sequence of hashable, length ``N``
+        The volume (file, subject) of each image.
+
+    Returns
+    -------
+    torch.Tensor, shape ``(N,)``
+
+    Examples
+    --------
+    >>> images = torch.stack([torch.full((2, 2), v) for v in (1.0, 3.0, 2.0)])
+    >>> volume_max(images, ['a', 'a', 'b']).tolist()
+    [3.0, 3.0, 2.0]
+    """
+    images = to_tensor(images)
+    volumes = list(volumes)
+    if images.ndim < 1 or len(volumes) != images.shape[0]:
+        raise ValueError(f'`volumes` must name the volume of each of the {images.shape[0]} '
+                         f'images, got {len(volumes)} names')
+    peaks = images.reshape(images.shape[0], -1).amax(dim=1)
+    largest = {}
+    for volume, peak in zip(volumes, peaks.tolist()):
+        largest[volume] = max(largest.get(volume, -math.inf), peak)
+    return torch.tensor([largest[v] for v in volumes], dtype=peaks.dtype, device=peaks.device)
+
+
 def ssim(x, reference, data_range=None, win_size=7, k1=0.01, k2=0.03):
     """Structural similarity (scikit-image's default definition), per image.
 
@@ -99,9 +149,10 @@ def ssim(x, reference, data_range=None, win_size=7, k1=0.01, k2=0.03):
     ----------
     x, reference : array-like, shape ``(..., H, W)``
         Reconstruction and ground truth, ``H, W >= win_size``.
-    data_range : float, optional
+    data_range : float, 'max' or torch.Tensor, optional
         Dynamic range ``R`` in the constants ``(K R)^2``; default
-        ``reference.max() - reference.min()`` per image.
+        ``reference.max() - reference.min()`` per image; ``'max'`` and a
+        tensor of one value per image as in `psnr`.
     win_size : int, optional
         Odd side of the uniform window.
     k1, k2 : float, optional

@@ -8,14 +8,35 @@ image shape, ready to be passed to `odl_wasserstein.operators.MRIForward`.
 - `random_lines_mask`: 1-D random phase-encode lines plus a fully sampled
   autocalibration (ACS) band, the masks of the OT-cycleGAN MRI experiments
   ("Optimal transport, CycleGAN, and penalized LS for unsupervised learning
-  in inverse problems", appendix D.1). ``with_replacement=True`` reproduces
-  the sampling of the authors' code.
+  in inverse problems", appendix D.1). ``with_replacement=True`` samples
+  like the authors' code; `ot_cyclegan_lines_mask` is that code's mask
+  exactly.
+- `ot_cyclegan_lines_mask`: the mask the OT-cycleGAN authors' code draws
+  anew at each training step (okt0711/cycleGAN_AccMRI, ``make_mask``).
+- `fastmri_lines_mask`: the mask of fastMRI's ``RandomMaskFunc``.
 - `variable_density_lines_mask`: the same budget with lines drawn more
   densely near the centre of k-space.
 - `poisson_disc_mask`: 2-D variable-density Poisson-disc sampling with a
   fully sampled calibration square, as used by Lei et al., "Wasserstein
   GANs for MR imaging: from paired to unpaired training" (20 x 20
   calibration region), built on the sampler `poisson_disc_sampling`.
+
+The two published random line masks, side by side, for ``n`` lines at
+acceleration ``R`` (``round`` is Python's, halves to even; ``f`` is the
+centre fraction):
+
+===============  ===================================  ===================================
+function         `ot_cyclegan_lines_mask`             `fastmri_lines_mask`
+===============  ===================================  ===================================
+random lines     ``int(n / R)`` draws with            each line kept with probability
+                 replacement from lines ``1 .. n-1``  ``(n / R - n_low) / (n - n_low)``
+lines in all     at most ``int(n / R) + n_acs``       ``n / R`` on average
+centre band      ``n_acs = round(f n)`` lines on      ``n_low = round(f n)`` lines
+                 top of the draws                     within the budget
+default ``f``    0.08 at ``R = 4``, else 0.04         0.08 at ``R = 4``, 0.04 at ``R = 8``
+band start       ``round((n - n_acs) / 2)``           ``(n - n_low + 1) // 2``
+never sampled    the highest-frequency line           none
+===============  ===================================  ===================================
 
 Every generator is seeded (``seed``: int, None or `numpy.random.Generator`).
 """
@@ -29,6 +50,8 @@ from odl_wasserstein.util import check_real, to_tensor
 
 __all__ = (
     'random_lines_mask',
+    'ot_cyclegan_lines_mask',
+    'fastmri_lines_mask',
     'variable_density_lines_mask',
     'poisson_disc_mask',
     'poisson_disc_sampling',
@@ -206,6 +229,210 @@ def random_lines_mask(shape, acceleration=4, acs_fraction=0.08, axis=-1,
         lines = np.concatenate(
             [acs, rng.choice(outside, size=n_total - n_acs, replace=False)])
     return _lines_to_mask(lines, shape, axis)
+
+
+def _authors_acs_fraction(acceleration_, acs_fraction):
+    if acs_fraction is None:
+        # The authors' code: 8 % at DSrate == 4, 4 % at any other rate.
+        return 0.08 if acceleration_ == 4 else 0.04
+    return _check_fraction(acs_fraction)
+
+
+def ot_cyclegan_lines_mask(shape, acceleration=4, seed=None, axis=-1,
+                           acs_fraction=None):
+    """Random line mask exactly as the OT-cycleGAN authors' code draws it.
+
+    The authors' code (okt0711/cycleGAN_AccMRI, ``utils.make_mask``) draws a
+    new mask at every training step: on a profile of ``n`` lines it sets
+    ``int(n / R)`` lines drawn uniformly *with replacement* from
+    ``1, ..., n - 1`` (``np.random.randint(1, n)``: line 0 is never drawn)
+    and an ACS band of ``n_acs = round(acs_fraction * n)`` lines starting
+    at ``round((n - n_acs) / 2)``, then applies `numpy.fft.fftshift` to
+    use the profile with its unshifted FFT (zero frequency at index 0).
+    The profile is thus built in centred coordinates, and this function
+    returns it in the centred convention of this package (zero frequency
+    at ``n // 2``), i.e. ``fftshift(fftshift(profile))``, which is the
+    profile itself for even ``n``. Line 0 of the profile, never drawn, is
+    then the highest frequency ``-n / 2`` (for even ``n``), not the zero
+    frequency, which lies in the ACS band.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Image (and k-space) shape.
+    acceleration : float, optional
+        Nominal acceleration ``R >= 1`` (the authors' ``DSrate``).
+    seed : int, None or `numpy.random.Generator`, optional
+        Source of randomness; the draws are
+        ``numpy.random.default_rng(seed).integers(1, n, int(n / R))``.
+    axis : int, optional
+        Phase-encode axis along which lines are selected (the first image
+        axis ``nY`` in the authors' layout); the mask is constant along the
+        other axes.
+    acs_fraction : float, optional
+        Fraction of lines in the ACS band, in ``[0, 1)``; default 0.08 at
+        ``R = 4`` and 0.04 for any other ``R``, as in the authors' code.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        float32 array of 0s and 1s of shape ``shape``, centred k-space
+        convention.
+
+    Raises
+    ------
+    ValueError
+        If ``acceleration < 1`` or leaves no line to draw, ``acs_fraction``
+        is outside ``[0, 1)``, the phase-encode axis has fewer than 2 lines,
+        or ``axis`` does not exist.
+
+    See Also
+    --------
+    random_lines_mask : with ``with_replacement=True``, the same kind of
+        sampling, but ``round(n / R)`` draws from all ``n`` lines (line 0
+        included) and an ACS band of ``round(acs_fraction * n)`` lines
+        (halves rounded up) starting at ``n // 2 - width // 2``; it cannot
+        reproduce this mask by a parameter.
+    fastmri_lines_mask : fastMRI's random mask.
+
+    Notes
+    -----
+    Repeated draws and draws inside the band are lost, and the band comes
+    on top of the ``int(n / R)`` draws, so the effective acceleration is
+    below ``R``: about 3.5 for ``n = 320`` at ``R = 4``. For odd ``n``,
+    ``fftshift`` (instead of ``ifftshift``) in the authors' code moves the
+    band one line below the centre; this is reproduced.
+
+    Examples
+    --------
+    >>> mask = ot_cyclegan_lines_mask((8, 320), acceleration=4, seed=0)
+    >>> mask.shape, mask.dtype
+    ((8, 320), dtype('float32'))
+    >>> bool(mask[:, 147:173].all())  # round(0.08 * 320) = 26 ACS lines
+    True
+    >>> float(mask[0, 0])  # the highest frequency is never drawn
+    0.0
+    >>> 80 < mask[0].sum() <= 80 + 26  # 320 / 4 draws with repeats, plus the band
+    True
+    """
+    shape = _check_shape(shape)
+    axis = _check_axis(axis, len(shape))
+    acceleration_ = _check_acceleration(acceleration)
+    acs_fraction = _authors_acs_fraction(acceleration_, acs_fraction)
+    n = shape[axis]
+    n_draws = int(n / acceleration_)
+    if n < 2 or n_draws < 1:
+        raise ValueError(
+            f'`acceleration`={acceleration_} leaves no line to draw out of the '
+            f'{n} lines of axis {axis} (the authors draw int(n / R) lines from '
+            f'1 .. n - 1); use an acceleration of at most {n} on at least 2 lines')
+    rng = np.random.default_rng(seed)
+    profile = np.zeros(n, dtype=np.float32)
+    profile[rng.integers(1, n, size=n_draws)] = 1
+    # Python's round, as in the authors' code (halves to even).
+    n_acs = round(n * acs_fraction)
+    start = round((n - n_acs) / 2)
+    profile[start:start + n_acs] = 1
+    # Their fftshift makes the uncentred mask of an unshifted FFT; one more
+    # fftshift brings it to the centred convention of this package.
+    centred = np.fft.fftshift(np.fft.fftshift(profile))
+    return _lines_to_mask(np.flatnonzero(centred), shape, axis)
+
+
+# fastMRI's pairs of centre fraction and acceleration.
+_FASTMRI_CENTER_FRACTIONS = {4.0: 0.08, 8.0: 0.04}
+
+
+def _fastmri_center_fraction(acceleration_, center_fraction):
+    if center_fraction is None:
+        if acceleration_ not in _FASTMRI_CENTER_FRACTIONS:
+            raise ValueError(
+                f'fastMRI has no default `center_fraction` at `acceleration`='
+                f'{acceleration_:g} (it uses 0.08 at 4 and 0.04 at 8); pass '
+                '`center_fraction`')
+        return _FASTMRI_CENTER_FRACTIONS[acceleration_]
+    return check_real(center_fraction, 'center_fraction', minimum=0, maximum=1)
+
+
+def fastmri_lines_mask(shape, acceleration, center_fraction=None, seed=None,
+                       axis=-1):
+    """Random line mask of fastMRI's ``RandomMaskFunc``.
+
+    The ``n_low = round(center_fraction * n)`` central lines, starting at
+    ``(n - n_low + 1) // 2``, are always kept; every line is also kept
+    independently with probability
+
+    .. math::
+        p = \\frac{n / R - n_{\\mathrm{low}}}{n - n_{\\mathrm{low}}},
+
+    so that ``n / R`` lines are kept on average (``round`` is Python's,
+    halves to even, as in fastMRI).
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Image (and k-space) shape.
+    acceleration : float
+        Acceleration ``R >= 1``.
+    center_fraction : float, optional
+        Fraction of always-kept central lines, in ``[0, 1]``; default 0.08
+        at ``R = 4`` and 0.04 at ``R = 8``, fastMRI's pairs (required for
+        other ``R``).
+    seed : int, None or `numpy.random.Generator`, optional
+        Source of randomness; the lines are kept where
+        ``numpy.random.default_rng(seed).uniform(size=n) < p``.
+    axis : int, optional
+        Phase-encode axis along which lines are selected; the last axis,
+        the width ``W`` of fastMRI's k-space ``(H, W)``, by default. The
+        mask is constant along the other axes.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        float32 array of 0s and 1s of shape ``shape``, centred k-space
+        convention (fastMRI's own).
+
+    Raises
+    ------
+    ValueError
+        If ``acceleration < 1``, ``center_fraction`` is out of ``[0, 1]``
+        or missing for an ``R`` other than 4 and 8, the central lines
+        exceed the budget ``n / R``, or ``axis`` does not exist.
+
+    See Also
+    --------
+    ot_cyclegan_lines_mask : the OT-cycleGAN authors' random mask.
+
+    Examples
+    --------
+    >>> mask = fastmri_lines_mask((640, 368), acceleration=4, seed=0)
+    >>> mask.shape, mask.dtype
+    ((640, 368), dtype('float32'))
+    >>> bool(mask[:, 170:199].all())  # round(0.08 * 368) = 29 lines from 170
+    True
+    >>> masks = [fastmri_lines_mask(368, 4, seed=s) for s in range(100)]
+    >>> abs(np.mean([m.sum() for m in masks]) / 92 - 1) < 0.02  # 368 / 4 = 92
+    True
+    """
+    shape = _check_shape(shape)
+    axis = _check_axis(axis, len(shape))
+    acceleration_ = _check_acceleration(acceleration)
+    center_fraction = _fastmri_center_fraction(acceleration_, center_fraction)
+    n = shape[axis]
+    n_low = round(n * center_fraction)
+    if n_low > n / acceleration_:
+        raise ValueError(
+            f'the {n_low} central lines (`center_fraction`={center_fraction}) '
+            f'exceed the budget of {n / acceleration_:g} lines at '
+            f'`acceleration`={acceleration_:g}; lower one of them')
+    rng = np.random.default_rng(seed)
+    draws = rng.uniform(size=n)
+    probability = (n / acceleration_ - n_low) / (n - n_low) if n_low < n else 1.0
+    keep = draws < probability
+    pad = (n - n_low + 1) // 2
+    keep[pad:pad + n_low] = True
+    return _lines_to_mask(np.flatnonzero(keep), shape, axis)
+
 
 
 def variable_density_lines_mask(shape, acceleration=4, acs_fraction=0.04,

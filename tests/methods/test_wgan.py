@@ -151,7 +151,7 @@ class MeasuredRecipe(AdversarialRecipe):
                           'data': data_critic}, critics=('image', 'data'),
                          auxiliary={'blur': blur}, **options)
 
-    def critic_pairs(self, trainer, part):
+    def critic_pairs(self, trainer, part, context):
         with torch.no_grad():
             fake = trainer.module('generator')(part['data'])
             measured = trainer.module('blur')(fake)

@@ -8,9 +8,10 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
+from odl_wasserstein.fft import fftn_centered, ifftn_centered
 from odl_wasserstein.operators.masks import (
-    acceleration, poisson_disc_mask, poisson_disc_sampling, random_lines_mask,
-    variable_density_lines_mask)
+    acceleration, fastmri_lines_mask, ot_cyclegan_lines_mask, poisson_disc_mask,
+    poisson_disc_sampling, random_lines_mask, variable_density_lines_mask)
 
 LINE_MASKS = (random_lines_mask, variable_density_lines_mask)
 
@@ -260,3 +261,170 @@ def test_acceleration_of_all_input_types():
     assert acceleration(mask.tolist()) == 3
     with pytest.raises(ValueError, match='samples no point'):
         acceleration(np.zeros((3, 3)))
+
+
+# --- the published random line masks: OT-cycleGAN authors' and fastMRI's -----
+
+def authors_profile(n, factor, seed):
+    """The authors' mask as their code builds it, before its fftshift.
+
+    Written from the description of okt0711/cycleGAN_AccMRI's make_mask:
+    one ``randint(1, n)`` draw per line, ``int(n / R)`` times, then the ACS
+    rows set.
+    """
+    rng = np.random.default_rng(seed)
+    profile = np.zeros(n)
+    for _ in range(int(n / factor)):
+        profile[rng.integers(1, n)] = 1
+    width = round(n * (0.08 if factor == 4 else 0.04))
+    first = round((n - width) / 2)
+    profile[first:first + width] = 1
+    return profile
+
+
+def authors_forward(x, profile):
+    """Their operator: unnormalised unshifted FFT, mask after np.fft.fftshift."""
+    return np.fft.ifft(np.fft.fftshift(profile) * np.fft.fft(x))
+
+
+@pytest.mark.parametrize('n', (320, 256, 100, 331, 45))
+@pytest.mark.parametrize('factor', (4, 8, 6))
+def test_ot_cyclegan_mask_equals_the_authors_operator(n, factor):
+    x = np.random.default_rng(1).standard_normal(n) + 1j
+    for seed in range(5):
+        mask = ot_cyclegan_lines_mask((3, n), factor, seed=seed)
+        assert mask.dtype == np.float32 and mask.shape == (3, n)
+        assert (mask == mask[:1]).all()
+        profile = authors_profile(n, factor, seed)
+        # The same operator in the centred convention of this package.
+        ours = ifftn_centered(torch.from_numpy(mask[0]) * fftn_centered(torch.from_numpy(x), 1), 1)
+        np.testing.assert_allclose(ours.numpy(), authors_forward(x, profile), atol=1e-12)
+        if n % 2 == 0:  # fftshift is its own inverse: the profile is the mask
+            np.testing.assert_array_equal(mask[0], profile)
+        else:
+            np.testing.assert_array_equal(mask[0], np.roll(profile, -1))
+
+
+def test_ot_cyclegan_mask_never_draws_line_zero():
+    for n in (64, 65):
+        counts = np.zeros(n)
+        for seed in range(200):
+            counts += ot_cyclegan_lines_mask(n, acceleration=2, seed=seed)
+        # Line 0 of the authors' profile, the highest frequency: index 0
+        # here for even n, n - 1 for odd n (one fftshift too many).
+        never = 0 if n % 2 == 0 else n - 1
+        assert counts[never] == 0
+        others = np.delete(counts, never)
+        assert others.min() >= 40  # each other line is drawn in ~40 % of masks
+        # The zero frequency is in the band, sampled every time (even n).
+        if n % 2 == 0:
+            assert counts[n // 2] == 200
+
+
+@pytest.mark.parametrize('n, factor, width', ((320, 4, 26), (320, 8, 13), (368, 6, 15),
+                                              (372, 4, 30)))
+def test_ot_cyclegan_acs_band(n, factor, width):
+    assert width == round(n * (0.08 if factor == 4 else 0.04))
+    start = round((n - width) / 2)
+    for seed in range(10):
+        mask = ot_cyclegan_lines_mask((n,), factor, seed=seed)
+        assert mask[start:start + width].all()
+        lines = int(mask.sum())
+        assert lines <= int(n / factor) + width
+    # Without draws (a huge acceleration still draws one line) the band is
+    # the whole pattern up to one line.
+    mask = ot_cyclegan_lines_mask((n,), n, seed=0, acs_fraction=0.1)
+    assert int(mask.sum()) in (round(0.1 * n), round(0.1 * n) + 1)
+
+
+def test_ot_cyclegan_effective_acceleration_below_nominal():
+    mean_lines = np.mean([ot_cyclegan_lines_mask(320, 4, seed=s).sum() for s in range(200)])
+    # 80 draws with replacement from 319 lines: 80 * (1 - 1/319)**... distinct,
+    # minus those inside the 26-line band, plus the band: about 91 lines.
+    distinct = 319 * (1 - (1 - 1 / 319) ** 80)
+    expected = 26 + distinct * (319 - 26) / 319
+    assert mean_lines == pytest.approx(expected, rel=0.02)
+    assert 320 / mean_lines == pytest.approx(3.5, abs=0.1)
+
+
+def test_ot_cyclegan_mask_seeding_and_axis():
+    a = ot_cyclegan_lines_mask((64, 32), 4, seed=7, axis=0)
+    np.testing.assert_array_equal(a, ot_cyclegan_lines_mask((64, 32), 4, seed=7, axis=0))
+    assert not np.array_equal(a, ot_cyclegan_lines_mask((64, 32), 4, seed=8, axis=0))
+    assert (a == a[:, :1]).all()
+    np.testing.assert_array_equal(a[:, 0], ot_cyclegan_lines_mask(64, 4, seed=7))
+
+
+def fastmri_reference(n, factor, fraction, seed):
+    """fastMRI's RandomMaskFunc, written from its description."""
+    n_low = round(n * fraction)
+    keep_probability = (n / factor - n_low) / (n - n_low)
+    uniform = np.random.default_rng(seed).uniform(size=n)
+    first = (n - n_low + 1) // 2
+    centre = set(range(first, first + n_low))
+    return np.array([1.0 if (i in centre or uniform[i] < keep_probability) else 0.0
+                     for i in range(n)], dtype=np.float32)
+
+
+@pytest.mark.parametrize('n, factor, fraction', ((368, 4, 0.08), (368, 8, 0.04),
+                                                 (320, 4, 0.08), (333, 8, 0.04),
+                                                 (100, 6, 0.1)))
+def test_fastmri_mask_exact(n, factor, fraction):
+    for seed in range(5):
+        kwargs = {} if factor in (4, 8) else dict(center_fraction=fraction)
+        mask = fastmri_lines_mask((2, 5, n), factor, seed=seed, **kwargs)
+        assert mask.shape == (2, 5, n) and mask.dtype == np.float32
+        np.testing.assert_array_equal(mask[1, 3], fastmri_reference(n, factor, fraction, seed))
+        assert (mask == mask[:1, :1]).all()
+
+
+@pytest.mark.parametrize('n, factor, width, first', ((368, 4, 29, 170), (368, 8, 15, 177),
+                                                     (640, 4, 51, 295)))
+def test_fastmri_centre_band(n, factor, width, first):
+    assert width == round(n * (0.08 if factor == 4 else 0.04))
+    assert first == (n - width + 1) // 2
+    for seed in range(5):
+        mask = fastmri_lines_mask(n, factor, seed=seed)
+        assert mask[first:first + width].all()
+
+
+@pytest.mark.parametrize('factor', (4, 8))
+def test_fastmri_expected_number_of_lines(factor):
+    n, seeds = 368, 2000
+    n_low = round(n * (0.08 if factor == 4 else 0.04))
+    p = (n / factor - n_low) / (n - n_low)
+    counts = np.array([fastmri_lines_mask(n, factor, seed=s).sum() for s in range(seeds)])
+    # Lines are kept independently: mean n / R, variance (n - n_low) p (1 - p);
+    # central lines drawn as kept do not add.
+    expected = n_low + (n - n_low) * p
+    assert expected == pytest.approx(n / factor)
+    sigma = np.sqrt((n - n_low) * p * (1 - p))
+    assert abs(counts.mean() - expected) < 4 * sigma / np.sqrt(seeds)
+    assert counts.std() == pytest.approx(sigma, rel=0.1)
+
+
+@pytest.mark.parametrize('function, args, kwargs, error, match', (
+    (ot_cyclegan_lines_mask, ((8, 64), 0.5), {}, ValueError, '`acceleration`'),
+    (ot_cyclegan_lines_mask, ((8, 64), 100), {}, ValueError, 'leaves no line'),
+    (ot_cyclegan_lines_mask, ((8, 1), 1), {}, ValueError, 'at least 2 lines'),
+    (ot_cyclegan_lines_mask, ((8, 64), 4), dict(axis=2), ValueError, '`axis`'),
+    (ot_cyclegan_lines_mask, ((8, 64), 4), dict(acs_fraction=1.5), ValueError, '`acs_fraction`'),
+    (ot_cyclegan_lines_mask, ((0, 64), 4), {}, ValueError, '`shape`'),
+    (fastmri_lines_mask, ((8, 64), 6), {}, ValueError, '`center_fraction`'),
+    (fastmri_lines_mask, ((8, 64), 4), dict(center_fraction=1.5), ValueError,
+     '`center_fraction`'),
+    (fastmri_lines_mask, ((8, 64), 4), dict(center_fraction='a'), TypeError,
+     '`center_fraction`'),
+    (fastmri_lines_mask, ((8, 64), 4), dict(center_fraction=0.5), ValueError,
+     'exceed the budget'),
+    (fastmri_lines_mask, ((8, 64), float('inf')), {}, ValueError, '`acceleration`'),
+    (fastmri_lines_mask, ((8, 64), 4), dict(axis=-3), ValueError, '`axis`'),
+))
+def test_published_line_mask_errors(function, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        function(*args, **kwargs)
+
+
+def test_fastmri_full_sampling_at_acceleration_one():
+    assert (fastmri_lines_mask(50, 1, center_fraction=1.0, seed=0) == 1).all()
+    assert (fastmri_lines_mask(50, 1, center_fraction=0.1, seed=0) == 1).all()
