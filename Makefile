@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sinkhorn.py
 	$(BIN)/python benchmarks/bench_lpd.py
 	$(BIN)/python benchmarks/bench_penalty.py
+	$(BIN)/python benchmarks/bench_cyclegan.py --threads 2
 
 clean:
 	rm -rf doc/_build doc/auto_examples doc/api/generated doc/sg_execution_times.rst results benchmarks/results

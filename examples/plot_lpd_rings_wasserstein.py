@@ -6,7 +6,7 @@ The experiment of Adler et al., "Learning to solve inverse problems using
 Wasserstein loss" (2017), section 4, on a small grid: the same data,
 network and optimiser as
 :ref:`sphx_glr_auto_examples_plot_lpd_rings_mse.py`, trained with the
-authors' Wasserstein loss (`WassersteinLoss.paper`: entropic optimal
+authors' Wasserstein loss (`WassersteinLoss.adler2017`: entropic optimal
 transport with their saturating cost, 10 unrolled Sinkhorn iterations with
 FFT kernels, mean-mass rescaling and a mass penalty). Under misaligned
 targets the optimal-transport minimiser keeps the rings' shape and puts

@@ -24,6 +24,7 @@ __all__ = (
     'check_finite',
     'check_real',
     'check_positive',
+    'check_betas',
     'check_choice',
     'as_generator',
     'random_element',
@@ -364,6 +365,29 @@ def check_positive(value, name, allow_none=False, allow_inf=False):
     """
     return check_real(value, name, positive=True, allow_none=allow_none,
                       allow_inf=allow_inf)
+
+
+def check_betas(value, name='betas', allow_none=False):
+    """Return Adam's ``(beta1, beta2)`` as a tuple of floats in ``[0, 1)``, or raise.
+
+    Examples
+    --------
+    >>> check_betas([0.5, 0.9])
+    (0.5, 0.9)
+    >>> check_betas((0.5, 1.0), 'train.betas')
+    Traceback (most recent call last):
+        ...
+    ValueError: `train.betas` must be two numbers in [0, 1), got (0.5, 1.0)
+    """
+    if value is None and allow_none:
+        return None
+    betas = tuple(value) if isinstance(value, (tuple, list)) else None
+    if betas is None or len(betas) != 2:
+        raise TypeError(f'`{name}` must be two numbers in [0, 1), got {value!r}')
+    betas = tuple(check_real(b, name, minimum=0) for b in betas)
+    if not all(b < 1 for b in betas):
+        raise ValueError(f'`{name}` must be two numbers in [0, 1), got {betas!r}')
+    return betas
 
 
 def check_choice(value, name, choices):

@@ -119,3 +119,18 @@ def test_bench_penalty_smoke(tmp_path, capsys):
     assert set(report['critic_update']['seconds']) == {
         'no penalty', 'WGAN-GP (two-sided)', 'WWGAN (wasserstein)'}
     assert 'Part 3.' in capsys.readouterr().out
+
+
+def test_bench_cyclegan_smoke(tmp_path, capsys):
+    output = tmp_path / 'cyclegan.json'
+    load('bench_cyclegan').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    assert report['benchmark'] == 'bench_cyclegan'
+    # The recipe and the plain loop train the same networks (same draws) before timing.
+    assert report['max_relative_difference'] < 1e-4
+    base = report['samples']['plain torch']
+    for name, samples in report['samples'].items():
+        assert len(samples) == report['settings']['repeats']
+        expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
+        assert report['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
+    assert 'outputs agree' in capsys.readouterr().out

@@ -3,6 +3,7 @@
 Regressions of the reliability campaign (issue 10, items 2, 4, 5 and 12).
 """
 
+import importlib
 import json
 import os
 import signal
@@ -192,3 +193,35 @@ def test_help_and_configs(capsys):
         main(['--help'])
     assert exit_info.value.code == 0
     assert os.linesep in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('command, module', [('demo', 'learned_ct'), ('mri', 'ot_cyclegan_mri'),
+                                             ('wwgan', 'wwgan')])
+def test_demo_commands_pass_their_arguments_and_say_how_to_continue(
+        tmp_path, capsys, monkeypatch, command, module):
+    from odl_wasserstein import experiments
+    from odl_wasserstein.training import FitResult
+
+    experiment, calls = importlib.import_module(f'odl_wasserstein.experiments.{module}'), []
+
+    def demo(output_dir, steps=None, progress=True, **options):
+        calls.append((output_dir, steps, progress, options))
+        if len(calls) == 2:
+            result = FitResult(step=3, history=[], output_dir=tmp_path / 'run',
+                               metrics_path=tmp_path / 'run' / 'metrics.jsonl',
+                               checkpoint=tmp_path / 'step_000003.pt', interrupted=True,
+                               resumed_from=None, signal='SIGTERM')
+            raise experiments.TrainingInterrupted(result)
+        return {'rows': 'the table'}
+
+    monkeypatch.setattr(experiment, 'demo', demo)
+    monkeypatch.setattr(experiment, 'report', lambda result: f"report of {result['rows']}")
+    output = str(tmp_path / 'out')
+    assert main([command, '--output', output, '--steps', '7', '--quiet']) == 0
+    assert calls[0][:3] == (output, 7, False)
+    assert 'report of the table' in capsys.readouterr().out
+    assert main([command, '--output', output]) == 143
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f'odl-wasserstein {command}: stopped by SIGTERM at step 3' in last
+    assert last.endswith(f'continue with: odl-wasserstein {command} --output {output}')
+    fails(capsys, [command, '--steps', '0'], 'must be a positive integer')

@@ -13,6 +13,9 @@
   seeded stream of virtual subjects;
 - `odl_wasserstein.data.fastmri`: fastMRI HDF5 files (reader, writer,
   header) and a seeded stream of their slices split by subject;
+- `odl_wasserstein.data.undersampled`: fully sampled images and their
+  zero-filled measurements with random line masks (the two domains of
+  accelerated-MRI training), and random masks drawn per training step;
 - `odl_wasserstein.data.unpaired`: two independent streams served batch
   by batch for unpaired training;
 - `odl_wasserstein.data.noise`: the papers' Gaussian noise model and
@@ -25,6 +28,7 @@ from .images import *
 from .mri import *
 from .noise import *
 from .phantoms import *
+from .undersampled import *
 from .unpaired import *
 
 __all__ = ()
@@ -34,4 +38,5 @@ __all__ += images.__all__
 __all__ += mri.__all__
 __all__ += noise.__all__
 __all__ += phantoms.__all__
+__all__ += undersampled.__all__
 __all__ += unpaired.__all__

@@ -512,17 +512,19 @@ class EllipsesDataset(SimulatedCTDataset):
 
 
 def validation_set(dataset, n, seed=None):
-    """Return ``n`` fixed held-out batches of a simulated dataset.
+    """Return ``n`` fixed held-out batches of a seeded stream.
 
     The batches come from the ``'validation'`` seed stream of
     `batch_generator`, which is disjoint from the training stream: no
-    held-out sample is ever a training sample, whatever the seeds.
+    held-out batch is ever a training batch, whatever the seeds (a
+    simulator then never shows a training sample; a stream of stored
+    images, e.g. of held-out subjects, draws other batches).
 
     Parameters
     ----------
-    dataset : `SimulatedCTDataset`
-        Dataset whose phantom model, operator, batch size and noise level
-        are used.
+    dataset : `SeededBatchStream`
+        Stream whose model (phantoms, operator, batch size, noise level,
+        ...) is used.
     n : int
         Number of batches.
     seed : int, optional
@@ -545,9 +547,9 @@ def validation_set(dataset, n, seed=None):
     >>> bool(torch.equal(held_out[0]['target'], dataset.batch(0)['target']))
     False
     """
-    if not isinstance(dataset, SimulatedCTDataset):
+    if not isinstance(dataset, SeededBatchStream):
         raise TypeError(
-            f'`dataset` must be a SimulatedCTDataset, got {type(dataset).__name__}')
+            f'`dataset` must be a SeededBatchStream, got {type(dataset).__name__}')
     n = check_int(n, 'n')
     if seed is not None:
         dataset = copy.copy(dataset)

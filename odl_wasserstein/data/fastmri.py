@@ -747,6 +747,11 @@ class FastMRISliceDataset(SeededBatchStream):
         Also return the stored reference reconstruction
         (``reconstruction_esc`` single-coil, ``reconstruction_rss``
         multi-coil), cropped and normalised with the image's statistics.
+    order : {'random', 'sequential'}, optional
+        ``'random'``: batch ``k`` draws its slices from the seed stream;
+        ``'sequential'``: batch ``k`` holds slices ``k * batch_size, ...``
+        of the subset in file and slice order (cycling), to evaluate every
+        slice once.
     **kwargs
         ``repeat``, ``start``, ``rank``, ``world_size`` of
         `odl_wasserstein.data.SeededBatchStream`.
@@ -804,8 +809,9 @@ class FastMRISliceDataset(SeededBatchStream):
 
     def __init__(self, folder, batch_size=1, seed=0, subset='train',
                  fractions=(0.8, 0.1, 0.1), split_seed=0, crop=(320, 320),
-                 normalization='std', reference=False, **kwargs):
+                 normalization='std', reference=False, order='random', **kwargs):
         self.batch_size = check_int(batch_size, 'batch_size', 1)
+        self.order = check_choice(order, 'order', ('random', 'sequential'))
         check_choice(subset, 'subset', SUBSETS)
         self.crop = _crop_shape(crop, 'crop')
         self.normalization = check_choice(normalization, 'normalization', NORMALIZATIONS)
@@ -873,8 +879,11 @@ class FastMRISliceDataset(SeededBatchStream):
         dict
             See the class notes.
         """
-        generator = batch_generator(self.seed, index, split)
-        chosen = torch.randperm(self.num_slices, generator=generator)[:self.batch_size]
+        if self.order == 'sequential':
+            chosen = (index * self.batch_size + torch.arange(self.batch_size)) % self.num_slices
+        else:
+            generator = batch_generator(self.seed, index, split)
+            chosen = torch.randperm(self.num_slices, generator=generator)[:self.batch_size]
         volumes = self._volume_of[chosen.numpy()].tolist()
         slices = self._slice_of[chosen.numpy()].tolist()
         read = [self.read_slice(v, s) for v, s in zip(volumes, slices)]

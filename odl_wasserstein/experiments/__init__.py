@@ -11,14 +11,18 @@
 - `odl_wasserstein.experiments.wwgan`: WGAN-GP against the
   Wasserstein-of-Wasserstein GAN (Dukler et al. 2019) on digits: critic
   continuity under translations, robustness to salt-and-pepper noise,
-  sample quality and the cost of the penalty.
+  sample quality and the cost of the penalty;
+- `odl_wasserstein.experiments.ot_cyclegan_mri`: accelerated MRI with the
+  OT-cycleGAN (Sim et al.) against supervised and conventional cycleGAN
+  training, the zero-filled input and CS-TV, on simulated or fastMRI
+  single-coil data.
 
 Experiments sit on top of every other layer; nothing but the command line
 imports them.
 """
 
-from . import learned_ct, protocol, wwgan
+from . import learned_ct, ot_cyclegan_mri, protocol, wwgan
 from .protocol import *
 
-__all__ = ('learned_ct', 'wwgan', 'protocol')
+__all__ = ('learned_ct', 'ot_cyclegan_mri', 'wwgan', 'protocol')
 __all__ += protocol.__all__

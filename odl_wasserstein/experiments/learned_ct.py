@@ -55,7 +55,7 @@ from odl_wasserstein.plotting import new_figure, show_image
 from odl_wasserstein.training import SCHEDULES, Trainer, check_device, require_memory
 from odl_wasserstein.transport import SaturatingCost, WassersteinLoss
 from odl_wasserstein.util import (
-    check_choice, check_int, check_positive, check_real, to_tensor)
+    check_betas, check_choice, check_int, check_positive, check_real, to_tensor)
 
 __all__ = ('Config', 'DataConfig', 'ModelConfig', 'LossConfig', 'TrainConfig',
            'EvaluateConfig', 'Problem', 'build_problem', 'build_model', 'build_loss', 'build',
@@ -190,9 +190,7 @@ class TrainConfig(Section):
         check_int(self.num_workers, f'{prefix}.num_workers')
         check_positive(self.lr, f'{prefix}.lr')
         check_positive(self.clip_grad_norm, f'{prefix}.clip_grad_norm', allow_none=True)
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f'`{prefix}.betas` must be two numbers in [0, 1), got '
-                             f'{list(self.betas)}')
+        check_betas(self.betas, f'{prefix}.betas')
         check_choice(self.schedule, f'{prefix}.schedule', SCHEDULES)
         if not 0 <= check_int(self.decay_start, f'{prefix}.decay_start') < self.steps:
             raise ValueError(f'`{prefix}.decay_start` must be in [0, {prefix}.steps = '

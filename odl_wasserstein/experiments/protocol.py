@@ -40,6 +40,7 @@ __all__ = ('EXPERIMENTS', 'experiment_module', 'load_config', 'load_run_config',
 EXPERIMENTS = {
     'learned_ct': 'odl_wasserstein.experiments.learned_ct',
     'wwgan': 'odl_wasserstein.experiments.wwgan',
+    'ot_cyclegan_mri': 'odl_wasserstein.experiments.ot_cyclegan_mri',
 }
 """Experiment name -> module; the ``experiment`` key of a configuration names one."""
 

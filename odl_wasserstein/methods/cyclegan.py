@@ -75,8 +75,11 @@ class CycleGANRecipe(AdversarialRecipe):
         ``forward(x, mask)`` and ``rec_y`` uses the batch's own mask
         (``batch['mask']``). It should draw from torch's global random
         state, which checkpoints save, so that resuming is exact.
-    x_key, y_key, mask_key : str, optional
-        Keys of a dict batch: clean samples, measured samples, their masks.
+    x_key, y_key, mask_key : str or tuple of str, optional
+        Keys of a dict batch: clean samples, measured samples, their masks;
+        a tuple is a path into nested dicts, e.g. ``('b', 'y')`` for the
+        items ``{'a': ..., 'b': ...}`` of an
+        `odl_wasserstein.data.UnpairedStream`.
     **options
         Options of `AdversarialRecipe` (``adversarial``, ``n_critic``,
         ``penalty``, ``penalty_weight``, ``critic_scale``, ``lr``, ``betas``,
@@ -117,12 +120,15 @@ class CycleGANRecipe(AdversarialRecipe):
         self.keys = {'x': x_key, 'y': y_key, 'mask': mask_key}
 
     def _sample(self, batch, role):
-        key = self.keys[role]
-        if not isinstance(batch, dict) or key not in batch:
-            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise KeyError(f'a batch must be a dict with the {role} samples under {key!r}; '
-                           f'got {found}')
-        return batch[key]
+        path = self.keys[role]
+        item = batch
+        for key in (path if isinstance(path, tuple) else (path,)):
+            if not isinstance(item, dict) or key not in item:
+                found = sorted(item) if isinstance(item, dict) else type(item).__name__
+                raise KeyError(f'a batch must hold the {role} samples under {path!r}; '
+                               f'found {found} at {key!r}')
+            item = item[key]
+        return item
 
     def measure(self, trainer, x, y):
         """``H(x)``: with a fresh mask from ``mask_sampler(y)`` if there is one."""

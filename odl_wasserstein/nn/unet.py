@@ -147,6 +147,13 @@ class UNet(nn.Module):
         for every convolution, as the OT-cycleGAN code
         (``tf.contrib.layers.xavier_initializer()`` is uniform); ``'default'``:
         torch's default initialisation (fastMRI).
+    residual : bool, optional
+        Learn a correction of the input: ``x + U(x)`` (before the output
+        activation), with the final 1x1 convolution initialised to zero,
+        so that the untrained network is the identity (an MR image
+        reconstructor then starts from the zero-filled image). Needs
+        ``in_channels == out_channels``. Neither paper's network does this;
+        it shortens training (see the OT-cycleGAN guide page).
 
     Attributes
     ----------
@@ -192,7 +199,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels=1, out_channels=1, ndim=2, levels=4, filters=32, norm=True,
                  *, affine=False, negative_slope=0.2, pool='max', bias=True,
                  up_activation=False, dropout=0.0, output=None, padding_mode='zeros',
-                 init='xavier'):
+                 init='xavier', residual=False):
         super().__init__()
         self.in_channels = check_int(in_channels, 'in_channels', minimum=1)
         self.out_channels = check_int(out_channels, 'out_channels', minimum=1)
@@ -204,6 +211,10 @@ class UNet(nn.Module):
         check_choice(pool, 'pool', tuple(_POOL))
         check_choice(output, 'output', tuple(_OUTPUTS))
         check_choice(init, 'init', _INITS)
+        self.residual = _check_bool(residual, 'residual')
+        if self.residual and self.in_channels != self.out_channels:
+            raise ValueError(f'`residual` needs in_channels == out_channels, got '
+                             f'{self.in_channels} and {self.out_channels}')
         settings = dict(affine=_check_bool(affine, 'affine'),
                         negative_slope=check_real(negative_slope, 'negative_slope'),
                         bias=_check_bool(bias, 'bias'))
@@ -214,6 +225,10 @@ class UNet(nn.Module):
         self.activation = _OUTPUTS[output]()
         if init == 'xavier':
             self.apply(_xavier_init)
+        if self.residual:
+            nn.init.zeros_(self.head.weight)
+            if self.head.bias is not None:
+                nn.init.zeros_(self.head.bias)
 
     def _build(self, flags, settings, up_activation, dropout):
         encoder_norm, bottleneck_norm, decoder_norm = flags
@@ -341,10 +356,10 @@ class UNet(nn.Module):
         out = self.bottleneck(out)
         for k in reversed(range(self.levels)):
             out = self.decoders[k](torch.cat([skips[k], self.upsamplers[k](out)], dim=1))
-        out = self.activation(self.head(out))
         crop = tuple(slice(before, size - after)
                      for (before, after), size in zip(widths, out.shape[2:]))
-        return out[(Ellipsis,) + crop]
+        out = self.head(out)[(Ellipsis,) + crop]
+        return self.activation(x + out if self.residual else out)
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor):

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 
-from odl_wasserstein.util import check_choice, check_int, check_positive, check_real
+from odl_wasserstein.util import (
+    check_betas, check_choice, check_int, check_positive, check_real)
 
 __all__ = ('SCHEDULES', 'OptimizerSpec', 'lr_factor', 'LRSchedule', 'build_optimizers',
            'clipped_step')
@@ -142,12 +143,7 @@ class OptimizerSpec:
         # Far above any useful rate, and low enough that Adam's first step
         # (lr / (1 - beta1)) stays a float: above, torch fails with an overflow.
         self.lr = check_real(self.lr, 'lr', positive=True, maximum=1e10)
-        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
-        if betas is None or len(betas) != 2:
-            raise TypeError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
-        self.betas = tuple(check_real(b, 'betas', minimum=0) for b in betas)
-        if not all(b < 1 for b in self.betas):
-            raise ValueError(f'`betas` must be two numbers in [0, 1), got {self.betas!r}')
+        self.betas = check_betas(self.betas)
         self.weight_decay = check_real(self.weight_decay, 'weight_decay', minimum=0)
         self.eps = check_positive(self.eps, 'eps')
         _check_schedule(self.schedule)

@@ -164,11 +164,14 @@ def test_shipped_configurations_load():
     names = available_configs()
     assert {'ct_rings_wasserstein_512', 'ct_rings_mse_512', 'ct_rings_mse_128',
             'ct_rings_wasserstein_128', 'ct_ellipses_lpd_128', 'wwgan_digits_wgan_gp',
-            'wwgan_digits_wwgan'} <= set(names)
+            'wwgan_digits_wwgan', 'mri_ot_cyclegan_64', 'mri_ot_cyclegan_fastmri',
+            'mri_supervised_64', 'mri_cyclegan_64'} <= set(names)
     for name in names:
         config = load_config(name)
         assert config.name == name
-        assert config.experiment == ('wwgan' if name.startswith('wwgan') else 'learned_ct')
+        prefix = name.split('_')[0]
+        expected = {'wwgan': 'wwgan', 'mri': 'ot_cyclegan_mri', 'ct': 'learned_ct'}[prefix]
+        assert config.experiment == expected
 
 
 def test_linear_schedule_is_accepted_and_reaches_the_optimiser():

@@ -8,7 +8,7 @@ import torch
 from odl_wasserstein.nn import UndersampledFourier
 from odl_wasserstein.operators import MRIForward
 from odl_wasserstein.operators.masks import random_lines_mask
-from odl_wasserstein.util import channels_to_complex, complex_to_channels
+from odl_wasserstein.util import complex_to_channels
 
 
 def test_equals_the_normal_operator_of_mri_forward():

@@ -409,6 +409,32 @@ def test_no_output_activation_is_affine_head():
     assert out.min() < 0 < out.max()
 
 
+@pytest.mark.parametrize('ndim, shape', [(2, (2, 2, 11, 9)), (3, (2, 1, 5, 4, 6))])
+def test_residual_starts_as_identity_and_adds_the_plain_output(ndim, shape):
+    torch.manual_seed(0)
+    net = UNet(shape[1], shape[1], ndim=ndim, levels=2, filters=3, residual=True,
+               output='tanh').double()
+    x = _rand(shape, 0)
+    # Zero head: the untrained network returns its (odd-sized, padded) input.
+    assert torch.equal(net(x), torch.tanh(x))
+    with torch.no_grad():
+        net.head.weight.copy_(_rand(net.head.weight.shape, 1))
+        net.head.bias.copy_(_rand(net.head.bias.shape, 2))
+    net.residual, net.activation = False, nn.Identity()
+    correction = net(x)
+    net.residual, net.activation = True, nn.Tanh()
+    assert torch.allclose(net(x), torch.tanh(x + correction), rtol=0, atol=1e-14)
+
+
+def test_residual_head_learns_from_zero():
+    net = UNet(2, 2, levels=1, filters=2, residual=True).double()
+    x = _rand((2, 2, 8, 8), 0)
+    (net(x) - 2 * x).square().sum().backward()
+    assert net.head.weight.grad.abs().max() > 1e-3
+    with pytest.raises(ValueError, match='in_channels == out_channels, got 1 and 2'):
+        UNet(1, 2, residual=True)
+
+
 @pytest.mark.parametrize('ndim, shape', [(2, (4, 2, 11, 8)), (3, (3, 1, 5, 4, 6))])
 def test_samples_are_independent(ndim, shape):
     net = UNet(in_channels=shape[1], ndim=ndim, levels=2, filters=2, affine=True).double()
