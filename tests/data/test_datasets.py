@@ -284,7 +284,7 @@ def test_errors(op):
         dataset.batch(-1)
     with pytest.raises(ValueError, match='split'):
         dataset.batch(0, split='test')
-    with pytest.raises(TypeError, match='SimulatedCTDataset'):
+    with pytest.raises(TypeError, match='SeededBatchStream'):
         validation_set([dataset], 2)
     with pytest.raises(ValueError, match='seed'):
         validation_set(dataset, 2, seed=-1)
