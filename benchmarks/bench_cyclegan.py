@@ -33,9 +33,8 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -46,6 +45,9 @@ from odl_wasserstein.experiments import ot_cyclegan_mri
 from odl_wasserstein.methods import OTCycleGANRecipe
 from odl_wasserstein.nn import PatchGANCritic, UndersampledFourier, UNet
 from odl_wasserstein.training import Trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared timing helpers
+from timing import seconds_per_step, summarize, synchronized_time, timed_rounds  # noqa: E402
 
 
 AGREEMENT_STEPS = 2
@@ -112,28 +114,6 @@ def train_plain(args, device, data, clock=None):
     return generator, critic
 
 
-def synchronized_time(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def recipe_seconds(args, device, data):
-    """Seconds per step of the recipe on the Trainer, without the Trainer's per-run costs.
-
-    A run sets up its folder and lock and ends with a verified checkpoint;
-    timing a run of ``2 n`` steps and one of ``n`` and dividing the
-    difference by ``n`` leaves the steps, with their per-step bookkeeping
-    (logs every 25 steps, gradient norms, metrics).
-    """
-    half = data[:len(data) // 2]
-    start = synchronized_time(device)
-    train_recipe(args, device, half)
-    middle = synchronized_time(device)
-    train_recipe(args, device, data)
-    return ((synchronized_time(device) - middle) - (middle - start)) / (len(data) - len(half))
-
-
 def plain_seconds(args, device, data):
     """Seconds per step of the plain loop (building the networks excluded)."""
     clock = []
@@ -166,17 +146,6 @@ def max_relative_difference(args, device, data):
     return max(float((a - b).norm() / b.norm()) for a, b in zip(*outputs))
 
 
-def timed_rounds(methods, repeats):
-    """``name -> list of seconds per step``, one sample per round, interleaved."""
-    for measure in methods.values():
-        measure()
-    samples = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, measure in methods.items():
-            samples[name].append(measure())
-    return samples
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, default=64)
@@ -197,12 +166,11 @@ def main(argv=None):
     data = batches(args, 2 * args.steps, device)
     difference = max_relative_difference(args, device, data[:AGREEMENT_STEPS])
     methods = {'plain torch': lambda: plain_seconds(args, device, data[:args.steps]),
-               'OTCycleGANRecipe + Trainer': lambda: recipe_seconds(args, device, data),
+               'OTCycleGANRecipe + Trainer': lambda: seconds_per_step(
+                       lambda steps: train_recipe(args, device, steps), data, device),
                'forward operator only': lambda: forward_seconds(device, data[:args.steps])}
     samples = timed_rounds(methods, args.repeats)
-    seconds = {name: statistics.median(values) for name, values in samples.items()}
-    ratios = {name: statistics.median(t / t0 for t, t0 in zip(values, samples['plain torch']))
-              for name, values in samples.items()}
+    seconds, ratios = summarize(samples, 'plain torch')
     print(f'device {device}, {args.threads} threads, {args.size} x {args.size}, U-Net width '
           f'{args.filters}, critic width {args.critic_filters}, 5 critic updates per step')
     print(f'recipe and plain torch train the same networks: outputs agree to {difference:.1e} '

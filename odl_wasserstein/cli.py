@@ -21,6 +21,11 @@ Subcommands:
   conventional cycleGAN training (`odl_wasserstein.experiments.ot_cyclegan_mri.demo`):
   ``mri_ot_cyclegan_64``, ``mri_supervised_64`` and ``mri_cyclegan_64``
   trained, then evaluated against the zero-filled input and CS-TV.
+- ``unpaired-mri``: multi-coil MRI with an unrolled data-consistent
+  generator trained by the unpaired WGAN, by L1 and by both
+  (`odl_wasserstein.experiments.unpaired_mri.demo`):
+  ``mri_unpaired_wgan_64``, ``mri_paired_l1_64`` and ``mri_hybrid_64``
+  trained, then evaluated against the zero-filled input and CS.
 
 Every user error (a bad option or configuration value, an unusable output
 folder, a run folder in use, a damaged checkpoint, a non-finite loss, not
@@ -132,6 +137,13 @@ def _mri(args):
     from odl_wasserstein.experiments import ot_cyclegan_mri
 
     return _run_demo(args, ot_cyclegan_mri, ('reconstructions.png', 'metrics.json'),
+                     n_samples=args.samples)
+
+
+def _unpaired_mri(args):
+    from odl_wasserstein.experiments import unpaired_mri
+
+    return _run_demo(args, unpaired_mri, ('reconstructions.png', 'metrics.json'),
                      n_samples=args.samples)
 
 
@@ -268,22 +280,39 @@ def _add_wwgan(commands):
     gan.set_defaults(run=_wwgan)
 
 
+def _add_paper_demo(commands, name, run, output, help, description):
+    """A subcommand that trains a paper's shipped CPU runs and evaluates them."""
+    command = commands.add_parser(name, help=help, description=description)
+    command.add_argument('--output', default=output,
+                         help='output folder (default: %(default)s)')
+    command.add_argument('--steps', type=_positive_int, default=None,
+                         help='training steps per run (default: the configurations\')')
+    command.add_argument('--samples', type=_positive_int, default=None,
+                         help='held-out slices (default: the configurations\')')
+    command.add_argument('--quiet', action='store_true', help='no progress bars')
+    command.set_defaults(run=run)
+
+
 def _add_mri(commands):
-    mri = commands.add_parser(
-        'mri', help='train the OT-cycleGAN, a supervised U-Net and the conventional '
-                    'cycleGAN on simulated accelerated MRI (64 x 64, R = 4, CPU) and compare '
-                    'with the zero-filled input and CS-TV (Sim et al.)',
+    _add_paper_demo(
+        commands, 'mri', _mri, 'results/mri',
+        help='train the OT-cycleGAN, a supervised U-Net and the conventional '
+             'cycleGAN on simulated accelerated MRI (64 x 64, R = 4, CPU) and compare '
+             'with the zero-filled input and CS-TV (Sim et al.)',
         description='The shipped configurations mri_ot_cyclegan_64, mri_supervised_64 and '
                     'mri_cyclegan_64 trained, then evaluated on held-out subjects. Runs '
                     'found in --output are continued.')
-    mri.add_argument('--output', default='results/mri',
-                     help='output folder (default: %(default)s)')
-    mri.add_argument('--steps', type=_positive_int, default=None,
-                     help='training steps per run (default: the configurations\')')
-    mri.add_argument('--samples', type=_positive_int, default=None,
-                     help='held-out slices (default: the configurations\')')
-    mri.add_argument('--quiet', action='store_true', help='no progress bars')
-    mri.set_defaults(run=_mri)
+
+
+def _add_unpaired_mri(commands):
+    _add_paper_demo(
+        commands, 'unpaired-mri', _unpaired_mri, 'results/unpaired_mri',
+        help='train an unrolled data-consistent generator on simulated 8-coil MRI '
+             '(R = 10, CPU) with the unpaired WGAN, L1 and WGAN + L1, and compare with the '
+             'zero-filled input and CS (Lei et al.)',
+        description='The shipped configurations mri_unpaired_wgan_64, mri_paired_l1_64 and '
+                    'mri_hybrid_64 trained, then evaluated on held-out subjects. Runs found '
+                    'in --output are continued.')
 
 
 def build_parser():
@@ -299,6 +328,7 @@ def build_parser():
     _add_evaluate(commands)
     _add_wwgan(commands)
     _add_mri(commands)
+    _add_unpaired_mri(commands)
     commands.add_parser('configs', help='list the shipped configurations').set_defaults(
         run=_configs)
     return parser

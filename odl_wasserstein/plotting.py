@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ('first_image', 'show_image', 'image_grid', 'new_figure')
+__all__ = ('first_image', 'show_image', 'image_grid', 'new_figure', 'error_figure')
 
 
 def first_image(tensor):
@@ -90,3 +90,42 @@ def image_grid(images, columns):
 def new_figure(width, height):
     """A `matplotlib.figure.Figure` with the constrained layout, no pyplot involved."""
     return Figure(figsize=(width, height), layout='constrained')
+
+
+def error_figure(images, reference, path, titles=None, error_scale=4):
+    """Images in a row, their absolute errors to ``reference`` below; saved to ``path``.
+
+    The images share the grey scale ``[0, max reference]``, the errors
+    ``[0, max reference / error_scale]``; the reference is shown last.
+
+    Parameters
+    ----------
+    images : dict
+        ``label -> 2-D tensor`` (e.g. magnitudes of reconstructions).
+    reference : 2-D tensor
+    path : str or path-like
+    titles : dict, optional
+        ``label -> title`` (default: the label); ``'reference'`` titles
+        the reference.
+    error_scale : float, optional
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     error_figure({'zeros': torch.zeros(4, 4)}, torch.eye(4), os.path.join(folder, 'f.png'))
+    ...     os.path.getsize(os.path.join(folder, 'f.png')) > 0
+    True
+    """
+    titles = dict(titles or {})
+    shown = dict(images, reference=reference)
+    figure = new_figure(2.3 * len(shown), 4.8)
+    axes = np.atleast_2d(figure.subplots(2, len(shown), squeeze=False))
+    peak = float(torch.as_tensor(reference).max())
+    for column, (label, image) in enumerate(shown.items()):
+        image = torch.as_tensor(image)
+        show_image(axes[0, column], image, titles.get(label, label), vmin=0, vmax=peak)
+        show_image(axes[1, column], (image - reference).abs(),
+                   f'|error| (x {error_scale:g} scale)' if column == 0 else 'error',
+                   vmin=0, vmax=peak / error_scale)
+    figure.savefig(path, dpi=110)

@@ -134,3 +134,20 @@ def test_bench_cyclegan_smoke(tmp_path, capsys):
         expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
         assert report['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
     assert 'outputs agree' in capsys.readouterr().out
+
+
+def test_bench_unpaired_mri_smoke(tmp_path, capsys):
+    output = tmp_path / 'unpaired_mri.json'
+    load('bench_unpaired_mri').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    assert report['benchmark'] == 'bench_unpaired_mri'
+    # The recipe and the plain loop train the same networks; both forwards are the same map.
+    assert report['max_relative_difference'] < 1e-4
+    assert report['inference_agreement'] < 1e-5
+    for table in (report['training'], report['inference']):
+        base = table['samples'][table['baseline']]
+        for name, samples in table['samples'].items():
+            assert len(samples) == report['settings']['repeats']
+            expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
+            assert table['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
+    assert 'outputs agree' in capsys.readouterr().out

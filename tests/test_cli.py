@@ -196,6 +196,7 @@ def test_help_and_configs(capsys):
 
 
 @pytest.mark.parametrize('command, module', [('demo', 'learned_ct'), ('mri', 'ot_cyclegan_mri'),
+                                             ('unpaired-mri', 'unpaired_mri'),
                                              ('wwgan', 'wwgan')])
 def test_demo_commands_pass_their_arguments_and_say_how_to_continue(
         tmp_path, capsys, monkeypatch, command, module):

@@ -16,6 +16,9 @@
 - `odl_wasserstein.data.undersampled`: fully sampled images and their
   zero-filled measurements with random line masks (the two domains of
   accelerated-MRI training), and random masks drawn per training step;
+- `odl_wasserstein.data.multicoil`: masked multi-coil k-space, coil maps,
+  zero-filled images and labels of the unpaired-WGAN MRI paper, with its
+  Poisson masks scaled to the image size;
 - `odl_wasserstein.data.unpaired`: two independent streams served batch
   by batch for unpaired training;
 - `odl_wasserstein.data.noise`: the papers' Gaussian noise model and
@@ -26,6 +29,7 @@ from .datasets import *
 from .fastmri import *
 from .images import *
 from .mri import *
+from .multicoil import *
 from .noise import *
 from .phantoms import *
 from .undersampled import *
@@ -36,6 +40,7 @@ __all__ += datasets.__all__
 __all__ += fastmri.__all__
 __all__ += images.__all__
 __all__ += mri.__all__
+__all__ += multicoil.__all__
 __all__ += noise.__all__
 __all__ += phantoms.__all__
 __all__ += undersampled.__all__

@@ -15,14 +15,17 @@
 - `odl_wasserstein.experiments.ot_cyclegan_mri`: accelerated MRI with the
   OT-cycleGAN (Sim et al.) against supervised and conventional cycleGAN
   training, the zero-filled input and CS-TV, on simulated or fastMRI
-  single-coil data.
+  single-coil data;
+- `odl_wasserstein.experiments.unpaired_mri`: multi-coil MRI with
+  data-consistent generators trained by an unpaired WGAN (Lei et al.),
+  against the L1 network, WGAN + L1, the zero-filled input and CS.
 
 Experiments sit on top of every other layer; nothing but the command line
 imports them.
 """
 
-from . import learned_ct, ot_cyclegan_mri, protocol, wwgan
+from . import learned_ct, ot_cyclegan_mri, protocol, unpaired_mri, wwgan
 from .protocol import *
 
-__all__ = ('learned_ct', 'ot_cyclegan_mri', 'wwgan', 'protocol')
+__all__ = ('learned_ct', 'ot_cyclegan_mri', 'unpaired_mri', 'wwgan', 'protocol')
 __all__ += protocol.__all__

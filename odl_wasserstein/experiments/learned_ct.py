@@ -33,6 +33,7 @@ phantom that generated the data.
 """
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +46,14 @@ from odl_wasserstein.config import ExperimentConfig, Section
 from odl_wasserstein.data import EllipsesDataset, RingsDataset, shepp_logan, validation_set
 from odl_wasserstein.data.noise import add_gaussian_noise
 from odl_wasserstein.experiments.protocol import (
-    TrainingInterrupted, as_config, fit_run, load_config, load_run_state, mean_std,
+    as_config, load_run_state, mean_std, train_demo_runs, train_run,
     resolve_output, write_json)
 from odl_wasserstein.methods import ReconstructionRecipe
 from odl_wasserstein.metrics import peak_intensity, psnr, sliced_transport_distance, ssim
 from odl_wasserstein.nn import LearnedPrimalDual
 from odl_wasserstein.operators import fbp_operator, ray_transform, reconstruction_space
 from odl_wasserstein.plotting import new_figure, show_image
-from odl_wasserstein.training import SCHEDULES, Trainer, check_device, require_memory
+from odl_wasserstein.training import SCHEDULES, check_device, require_memory
 from odl_wasserstein.transport import SaturatingCost, WassersteinLoss
 from odl_wasserstein.util import (
     check_betas, check_choice, check_int, check_positive, check_real, to_tensor)
@@ -424,21 +425,13 @@ def train(config, output_dir, resume=False, progress=True):
     """
     config = as_config(config, Config)
     check_resources(config)
-    settings = config.train
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
     # Everything is built (and so checked) before the run folder is written.
     problem, recipe = build(config)
     validation = None
-    if settings.validate_every is not None:
+    if config.train.validate_every is not None:
         validation = validation_set(problem.dataset, 2)
-    trainer = Trainer(recipe, problem.dataset, max_steps=settings.steps,
-                      output_dir=output_dir, device=settings.device, seed=settings.seed,
-                      log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-                      validation_data=validation, validate_every=settings.validate_every,
-                      figure_every=settings.figure_every, progress=progress,
-                      num_workers=settings.num_workers)
-    return fit_run(trainer, config, resume)
+    return train_run(config, recipe, problem.dataset, output_dir, resume, progress,
+                     validation, num_workers=config.train.num_workers)
 
 
 def load_run(run_dir, checkpoint=None, device='cpu'):
@@ -676,15 +669,8 @@ def demo(output_dir='results/demo', steps=None, n_samples=None, progress=True,
     steps = check_int(steps, 'steps', minimum=1, allow_none=True)
     n_samples = check_int(n_samples, 'n_samples', minimum=1, allow_none=True)
     output_dir = resolve_output(output_dir)
-    overrides = {} if steps is None else {'train': {'steps': steps}}
-    configs = {label: load_config(name, overrides) for label, name in DEMO_CONFIGS}
-    runs = {}
-    for label, config in configs.items():
-        folder = output_dir / label.lower()
-        result = train(config, folder, resume=resume, progress=progress)
-        if result.interrupted:
-            raise TrainingInterrupted(result)
-        runs[label] = folder
+    runs = train_demo_runs(sys.modules[__name__], DEMO_CONFIGS, output_dir,
+                           lambda label, config: label.lower(), steps, progress, resume)
     return evaluate(runs, output_dir, n_samples=n_samples)
 
 

@@ -31,9 +31,9 @@ patient into the fully sampled domain (``fractions[0]``), the measured
 domain (``fractions[1]``) and the held-out slices (``fractions[2]``).
 """
 
+import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import odl
@@ -47,14 +47,14 @@ from odl_wasserstein.data import (
     UnpairedStream, validation_set)
 from odl_wasserstein.data.undersampled import LINE_MASKS
 from odl_wasserstein.experiments.protocol import (
-    TrainingInterrupted, as_config, fit_run, load_config, load_run_state, mean_std,
-    resolve_output, write_json)
+    as_config, fastmri_folder, load_run_state, loaded_runs, mean_std, resolve_output,
+    train_demo_runs, train_run, write_json)
 from odl_wasserstein.methods import CycleGANRecipe, OTCycleGANRecipe, SupervisedRecipe
 from odl_wasserstein.metrics import psnr, ssim, volume_max
 from odl_wasserstein.nn import PatchGANCritic, UndersampledFourier, UNet
 from odl_wasserstein.operators import MRIForward
-from odl_wasserstein.plotting import new_figure, show_image
-from odl_wasserstein.training import Trainer, check_device, require_memory
+from odl_wasserstein.plotting import error_figure
+from odl_wasserstein.training import check_device, require_memory
 from odl_wasserstein.util import (
     channels_to_complex, check_betas, check_choice, check_int, check_positive, check_real,
     complex_to_channels)
@@ -248,16 +248,6 @@ class Config(ExperimentConfig):
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
-def _fastmri_folder(path):
-    folder = Path(path)
-    if not path or not folder.is_dir():
-        raise ValueError(f'`data.path` must name a folder of fastMRI .h5 files (--set '
-                         f'data.path="..."), got {path!r}')
-    if not any(folder.glob('*.h5')):
-        raise ValueError(f'`data.path` {path!r} holds no fastMRI .h5 files')
-    return folder
-
-
 def image_streams(config):
     """The unnormalised image streams of the three subject sets.
 
@@ -274,7 +264,7 @@ def image_streams(config):
             return SimulatedMRIDataset(data.size, batch_size=size, seed=data.seed + role,
                                        subjects=(3, role))
     else:
-        folder = _fastmri_folder(data.path)
+        folder = fastmri_folder(data.path)
 
         def stream(role, size):
             subset = ('train', 'validation', 'test')[role]
@@ -375,7 +365,7 @@ def _side(config):
 def check_resources(config):
     """Refuse, before anything is built, a missing data folder or a step that cannot fit."""
     if config.data.source == 'fastmri':
-        _fastmri_folder(config.data.path)
+        fastmri_folder(config.data.path)
     least = PatchGANCritic(in_channels=2, filters=(1, 1, 1, 1)).min_size
     if config.method.name != 'supervised' and _side(config) < least:
         raise ValueError(f'the image side {_side(config)} (data.size or data.crop) is below '
@@ -421,17 +411,8 @@ def train(config, output_dir, resume=False, progress=True):
     """
     config = as_config(config, Config)
     check_resources(config)
-    settings = config.train
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
     recipe, data, validation = build(config)
-    trainer = Trainer(recipe, data, max_steps=settings.steps, output_dir=output_dir,
-                      device=settings.device, seed=settings.seed,
-                      log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-                      validation_data=None if settings.validate_every is None else validation,
-                      validate_every=settings.validate_every,
-                      figure_every=settings.validate_every, progress=progress)
-    return fit_run(trainer, config, resume)
+    return train_run(config, recipe, data, output_dir, resume, progress, validation)
 
 
 def load_run(run_dir, checkpoint=None, device='cpu'):
@@ -544,16 +525,7 @@ def evaluate(runs, output_dir, n_samples=None, baselines=True, config=None):
         deviation of the `MEASURES` and the seconds per slice.
     """
     output_dir = resolve_output(output_dir)
-    loaded = {label: load_run(run) if isinstance(run, (str, Path)) else run
-              for label, run in runs.items()}
-    if config is None:
-        if not loaded:
-            raise ValueError('give `runs`, or `config` for the baselines alone')
-        config = next(iter(loaded.values()))[1]
-    for label, (_, run_config) in loaded.items():
-        if run_config.data != config.data:
-            raise ValueError(f'run {label!r} was trained on other data ({run_config.data}) '
-                             f'than {config.data}')
+    loaded, config = loaded_runs(runs, load_run, config)
     samples = test_samples(config, n_samples)
     outputs, seconds = _outputs(loaded, samples, config.evaluate, baselines)
     methods = {label: dict({name: mean_std(values) for name, values in
@@ -569,22 +541,15 @@ def evaluate(runs, output_dir, n_samples=None, baselines=True, config=None):
 
 
 def _figure(samples, outputs, methods, path):
-    truth = samples['x'][0, 0].abs()
     images = {'input (zero-filled)': samples['y'][0, 0].abs()}
     images.update({label: out[0, 0].abs() for label, out in outputs.items()
                    if label != 'zero-filled'})
-    images['target'] = truth
-    figure = new_figure(2.3 * len(images), 4.8)
-    axes = np.atleast_2d(figure.subplots(2, len(images), squeeze=False))
-    peak = float(truth.max())
-    for column, (label, image) in enumerate(images.items()):
-        entry = methods.get('zero-filled' if column == 0 else label)
-        title = label if entry is None else (
-            f'{label}\n{entry["psnr"]["mean"]:.2f} dB / {entry["ssim"]["mean"]:.3f}')
-        show_image(axes[0, column], image, title, vmin=0, vmax=peak)
-        show_image(axes[1, column], (image - truth).abs(), 'error' if column else
-                   '|error| (x 4 scale)', vmin=0, vmax=peak / 4)
-    figure.savefig(path, dpi=110)
+    rows = dict({label: label for label in images}, **{'input (zero-filled)': 'zero-filled'})
+    titles = {label: f'{label}\n{methods[row]["psnr"]["mean"]:.2f} dB / '
+                     f'{methods[row]["ssim"]["mean"]:.3f}'
+              for label, row in rows.items() if row in methods}
+    titles['reference'] = 'target'
+    error_figure(images, samples['x'][0, 0].abs(), path, titles)
 
 
 def report(result):
@@ -613,13 +578,6 @@ def demo(output_dir='results/mri', steps=None, n_samples=None, progress=True, re
     """
     steps = check_int(steps, 'steps', minimum=1, allow_none=True)
     output_dir = resolve_output(output_dir)
-    overrides = {} if steps is None else {'train': {'steps': steps}}
-    runs = {}
-    for label, name in DEMO_CONFIGS:
-        config = load_config(name, overrides)
-        folder = output_dir / config.method.name
-        result = train(config, folder, resume=resume, progress=progress)
-        if result.interrupted:
-            raise TrainingInterrupted(result)
-        runs[label] = folder
+    runs = train_demo_runs(sys.modules[__name__], DEMO_CONFIGS, output_dir,
+                           lambda label, config: config.method.name, steps, progress, resume)
     return evaluate(runs, output_dir, n_samples=n_samples)

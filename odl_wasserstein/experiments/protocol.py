@@ -30,17 +30,19 @@ import numpy as np
 import torch
 
 from odl_wasserstein.config import plain, read_config_file
-from odl_wasserstein.training import RunFolder, RunFolderError
+from odl_wasserstein.training import RunFolder, RunFolderError, Trainer
 from odl_wasserstein.training import checkpoint as checkpoint_files
 
 __all__ = ('EXPERIMENTS', 'experiment_module', 'load_config', 'load_run_config',
-           'load_run_state', 'as_config', 'prepared_run', 'fit_run', 'TrainingInterrupted',
+           'load_run_state', 'as_config', 'prepared_run', 'fit_run', 'train_run',
+           'train_demo_runs', 'loaded_runs', 'fastmri_folder', 'TrainingInterrupted',
            'mean_std', 'write_json', 'seconds_per_step', 'resolve_output')
 
 EXPERIMENTS = {
     'learned_ct': 'odl_wasserstein.experiments.learned_ct',
     'wwgan': 'odl_wasserstein.experiments.wwgan',
     'ot_cyclegan_mri': 'odl_wasserstein.experiments.ot_cyclegan_mri',
+    'unpaired_mri': 'odl_wasserstein.experiments.unpaired_mri',
 }
 """Experiment name -> module; the ``experiment`` key of a configuration names one."""
 
@@ -130,6 +132,112 @@ def fit_run(trainer, config, resume):
     """Run ``trainer.fit`` in its output folder, checked, locked and recorded (`prepared_run`)."""
     with prepared_run(config, trainer.output_dir, resume) as (_, start):
         return trainer.fit(resume=start or False)
+
+
+def train_run(config, recipe, data, output_dir, resume=False, progress=True,
+              validation=None, **trainer_options):
+    """Train ``recipe`` on ``data`` with the settings of ``config.train``, in a prepared folder.
+
+    The settings read are ``steps``, ``device``, ``seed``, ``log_every``,
+    ``checkpoint_every``, ``validate_every`` (``validation`` is used only
+    when it is set), ``figure_every`` (default ``validate_every``) and
+    ``threads`` (if set); ``trainer_options`` go to the `Trainer` as they
+    are. The folder is checked, locked and recorded by `fit_run`.
+
+    Returns
+    -------
+    `odl_wasserstein.training.FitResult`
+    """
+    settings = config.train
+    if getattr(settings, 'threads', None) is not None:
+        torch.set_num_threads(settings.threads)
+    every = settings.validate_every
+    options = dict(figure_every=getattr(settings, 'figure_every', every), **trainer_options)
+    trainer = Trainer(recipe, data, max_steps=settings.steps, output_dir=output_dir,
+                      device=settings.device, seed=settings.seed,
+                      log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
+                      validation_data=None if every is None else validation,
+                      validate_every=every, progress=progress, **options)
+    return fit_run(trainer, config, resume)
+
+
+def train_demo_runs(module, configs, output_dir, folder, steps=None, progress=True,
+                    resume='auto'):
+    """Train the shipped configurations of a demo; ``label -> run folder``.
+
+    Parameters
+    ----------
+    module : module
+        The experiment (its ``train``).
+    configs : sequence of (str, str)
+        ``(label, shipped configuration name)``.
+    output_dir : path-like
+    folder : callable
+        ``folder(label, config)``: the run's folder name inside
+        ``output_dir``.
+    steps : int, optional
+        Overrides ``train.steps`` of every configuration.
+
+    Raises
+    ------
+    TrainingInterrupted
+        If a signal stopped a run; rerunning continues it.
+    """
+    overrides = {} if steps is None else {'train': {'steps': steps}}
+    # Every configuration is checked before the first run starts.
+    loaded = [(label, load_config(name, overrides)) for label, name in configs]
+    runs = {}
+    for label, config in loaded:
+        run_dir = Path(output_dir) / folder(label, config)
+        result = module.train(config, run_dir, resume=resume, progress=progress)
+        if result.interrupted:
+            raise TrainingInterrupted(result)
+        runs[label] = run_dir
+    return runs
+
+
+def loaded_runs(runs, load_run, config=None, settings=lambda config: config.data):
+    """Trained runs for an evaluation, and the configuration it uses.
+
+    Parameters
+    ----------
+    runs : dict
+        ``label -> run folder`` or ``label -> (network, config)``.
+    load_run : callable
+        The experiment's ``load_run``.
+    config : ExperimentConfig, optional
+        Default: the first run's.
+    settings : callable, optional
+        What every run must share with ``config`` (the data by default).
+
+    Returns
+    -------
+    loaded : dict
+        ``label -> (network, config)``.
+    config : ExperimentConfig
+    """
+    loaded = {label: load_run(run) if isinstance(run, (str, Path)) else run
+              for label, run in runs.items()}
+    if config is None:
+        if not loaded:
+            raise ValueError('give `runs`, or `config` for the baselines alone')
+        config = next(iter(loaded.values()))[1]
+    for label, (_, run_config) in loaded.items():
+        if settings(run_config) != settings(config):
+            raise ValueError(f'run {label!r} was trained on other data '
+                             f'({settings(run_config)}) than {settings(config)}')
+    return loaded, config
+
+
+def fastmri_folder(path):
+    """``path`` as a folder of fastMRI ``.h5`` files (``data.path``), checked."""
+    folder = Path(path)
+    if not path or not folder.is_dir():
+        raise ValueError(f'`data.path` must name a folder of fastMRI .h5 files (--set '
+                         f'data.path="..."), got {path!r}')
+    if not any(folder.glob('*.h5')):
+        raise ValueError(f'`data.path` {path!r} holds no fastMRI .h5 files')
+    return folder
 
 
 @contextmanager

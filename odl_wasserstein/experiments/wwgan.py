@@ -45,13 +45,13 @@ from odl_wasserstein.adversarial import (
 from odl_wasserstein.config import ExperimentConfig, Section
 from odl_wasserstein.data import ImageDataset, load_digits, salt_and_pepper, train_test_split
 from odl_wasserstein.experiments.protocol import (
-    TrainingInterrupted, as_config, fit_run, load_config, load_run_state, mean_std,
+    TrainingInterrupted, as_config, load_config, load_run_state, mean_std, train_run,
     resolve_output, seconds_per_step, write_json)
 from odl_wasserstein.methods import WGANRecipe
 from odl_wasserstein.metrics import sliced_wasserstein
 from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
 from odl_wasserstein.plotting import image_grid, new_figure
-from odl_wasserstein.training import Trainer, check_device
+from odl_wasserstein.training import check_device
 from odl_wasserstein.training.checkpoint import load_checkpoint
 from odl_wasserstein.util import check_choice, check_int, check_positive, check_real
 
@@ -289,18 +289,8 @@ def train(config, output_dir, resume=False, progress=True):
     (3, ['val/distance', 'val/sliced_wasserstein'])
     """
     config = as_config(config, Config)
-    settings = config.train
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
     recipe, data, test_images = build(config)
-    trainer = Trainer(recipe, data, max_steps=settings.steps, output_dir=output_dir,
-                      device=settings.device, seed=settings.seed,
-                      log_every=settings.log_every,
-                      checkpoint_every=settings.checkpoint_every,
-                      validation_data=[test_images[:256]],
-                      validate_every=settings.validate_every,
-                      figure_every=settings.validate_every, progress=progress)
-    return fit_run(trainer, config, resume)
+    return train_run(config, recipe, data, output_dir, resume, progress, [test_images[:256]])
 
 
 def load_run(run_dir, checkpoint=None, device='cpu'):

@@ -11,6 +11,9 @@
 - `odl_wasserstein.methods.cyclegan`: `OTCycleGANRecipe`, one generator
   and the known forward operator (Sim et al. 2020), and the conventional
   `CycleGANRecipe` with two generators, on the adversarial base.
+- `odl_wasserstein.methods.unpaired_mri`: `UnpairedMRIRecipe`, a
+  data-consistent MRI generator trained against a WGAN critic from
+  unpaired labels, with L1, or both (Lei et al. 2021).
 
 A method knows the engine (`odl_wasserstein.training`) and the lower
 layers, never an experiment.
@@ -18,9 +21,11 @@ layers, never an experiment.
 
 from .cyclegan import *
 from .supervised import *
+from .unpaired_mri import *
 from .wgan import *
 
 __all__ = ()
 __all__ += supervised.__all__
 __all__ += wgan.__all__
 __all__ += cyclegan.__all__
+__all__ += unpaired_mri.__all__

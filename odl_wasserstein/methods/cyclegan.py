@@ -34,7 +34,7 @@ order and pooling of the authors' code). Everything runs on the shared
 import torch
 
 from odl_wasserstein.adversarial import ImagePool
-from odl_wasserstein.methods.wgan import AdversarialRecipe
+from odl_wasserstein.methods.wgan import AdversarialRecipe, batch_entry
 from odl_wasserstein.plotting import first_image, new_figure, show_image
 from odl_wasserstein.util import check_real
 
@@ -120,15 +120,7 @@ class CycleGANRecipe(AdversarialRecipe):
         self.keys = {'x': x_key, 'y': y_key, 'mask': mask_key}
 
     def _sample(self, batch, role):
-        path = self.keys[role]
-        item = batch
-        for key in (path if isinstance(path, tuple) else (path,)):
-            if not isinstance(item, dict) or key not in item:
-                found = sorted(item) if isinstance(item, dict) else type(item).__name__
-                raise KeyError(f'a batch must hold the {role} samples under {path!r}; '
-                               f'found {found} at {key!r}')
-            item = item[key]
-        return item
+        return batch_entry(batch, self.keys[role], role)
 
     def measure(self, trainer, x, y):
         """``H(x)``: with a fresh mask from ``mask_sampler(y)`` if there is one."""

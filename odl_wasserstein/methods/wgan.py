@@ -18,7 +18,10 @@ is plugged in by three hooks:
 - `AdversarialRecipe.generator_fakes`: the fakes, with their graph to the
   generators, that the generator loss sends through each critic;
 - `AdversarialRecipe.generator_terms`: extra generator loss terms (a
-  cycle-consistency, L1 or data-consistency term), each logged.
+  cycle-consistency, L1 or data-consistency term), each logged;
+
+and `AdversarialRecipe.adversarial_weight` scales the critics' generator
+loss step by step (the WGAN + L1 hybrid of the unpaired-MRI method).
 
 `WGANRecipe` is the WGAN of latent noise (Gulrajani et al. 2017; the
 WGAN-GP and WWGAN experiments of Dukler et al. 2019, REFERENCE_SETTINGS
@@ -35,10 +38,32 @@ from odl_wasserstein.plotting import image_grid, new_figure, show_image
 from odl_wasserstein.training import OptimizerSpec, Recipe
 from odl_wasserstein.util import check_choice, check_int, check_real
 
-__all__ = ('AdversarialRecipe', 'WGANRecipe', 'ADVERSARIAL_LOSSES')
+__all__ = ('AdversarialRecipe', 'WGANRecipe', 'ADVERSARIAL_LOSSES', 'batch_entry')
 
 ADVERSARIAL_LOSSES = ('wgan', 'lsgan')
 """``'wgan'``: Wasserstein critic with a gradient penalty; ``'lsgan'``: least squares."""
+
+
+def batch_entry(batch, path, role):
+    """The entry of a (nested) dict batch at ``path``, a key or a tuple of keys.
+
+    ``role`` names the entry in the error when it is missing.
+
+    Examples
+    --------
+    >>> batch_entry({'b': {'y': 1}}, ('b', 'y'), 'measured')
+    1
+    >>> batch_entry({'x': 2}, 'x', 'clean')
+    2
+    """
+    item = batch
+    for key in (path if isinstance(path, tuple) else (path,)):
+        if not isinstance(item, dict) or key not in item:
+            found = sorted(item) if isinstance(item, dict) else type(item).__name__
+            raise KeyError(f'a batch must hold the {role} samples under {path!r}; '
+                           f'found {found} at {key!r}')
+        item = item[key]
+    return item
 
 
 class AdversarialRecipe(Recipe):
@@ -87,6 +112,13 @@ class AdversarialRecipe(Recipe):
     generator_first : bool, optional
         Update the generator side before the critics (cycleGAN codes)
         instead of after them (WGAN codes).
+    joint_step : bool, optional
+        Update the generator side together with the last critic update,
+        on the last part of the batch and its fakes (the unpaired-MRI
+        code's "critic-only steps, then one joint step"): the generator
+        loss sees the critics before that update, the critic update the
+        generator's output before its update, as when both gradients come
+        from one forward pass.
 
     Notes
     -----
@@ -100,11 +132,14 @@ class AdversarialRecipe(Recipe):
                  penalty='two-sided', penalty_weight=10.0, penalty_options=None, lr=1e-4,
                  critic_lr=None, betas=(0.5, 0.9), schedule='constant', decay_start=0,
                  clip_grad_norm=None, auxiliary=None, adversarial='wgan', critic_scale=1.0,
-                 generator_first=False):
+                 generator_first=False, joint_step=False):
         super().__init__(modules, auxiliary)
         self.adversarial = check_choice(adversarial, 'adversarial', ADVERSARIAL_LOSSES)
         self.critic_scale = check_real(critic_scale, 'critic_scale', positive=True)
-        self.generator_first = bool(generator_first)
+        self.generator_first, self.joint_step = bool(generator_first), bool(joint_step)
+        if self.generator_first and self.joint_step:
+            raise ValueError('`generator_first` and `joint_step` exclude each other: the '
+                             'generator is updated first, or with the last critic update')
         self.critics, self.generators = tuple(critics), tuple(generators)
         for name in (*self.critics, *self.generators):
             if name not in self.modules:
@@ -138,11 +173,13 @@ class AdversarialRecipe(Recipe):
         """The ``n_critic`` parts of a batch, one per critic update.
 
         The default splits a tensor batch (or every tensor of a dict
-        batch) into ``n_critic`` equal parts along the first axis.
+        batch, nested dicts included) into ``n_critic`` equal parts along
+        the first axis; other entries (file names) are dropped.
         """
         if isinstance(batch, dict):
-            parts = {key: self._split(value, key) for key, value in batch.items()
-                     if isinstance(value, torch.Tensor)}
+            parts = {key: self.critic_batches(value) if isinstance(value, dict)
+                     else self._split(value, key) for key, value in batch.items()
+                     if isinstance(value, (dict, torch.Tensor))}
             return [{key: value[k] for key, value in parts.items()}
                     for k in range(self.n_critic)]
         return self._split(batch, 'batch')
@@ -181,12 +218,23 @@ class AdversarialRecipe(Recipe):
 
     # -- the step ---------------------------------------------------------------
 
+    def adversarial_weight(self, step):
+        """Factor of the critics' generator loss at ``step`` (1; hybrid losses lower it)."""
+        return 1.0
+
     def training_step(self, trainer, batch, step):
         """``n_critic`` updates of every critic and one update of the generator side."""
         metrics, context = {}, None
+        if self.joint_step:
+            parts = self.critic_batches(batch)
+            totals = self._critic_updates(trainer, parts[:-1], None)
+            context = self._generator_update(trainer, parts[-1], metrics)
+            last = self._critic_updates(trainer, parts[-1:], context)
+            metrics.update({key: totals[key] + last[key] for key in totals})
+            return metrics
         if self.generator_first:
             context = self._generator_update(trainer, batch, metrics)
-        metrics.update(self._critic_updates(trainer, batch, context))
+        metrics.update(self._critic_updates(trainer, self.critic_batches(batch), context))
         if not self.generator_first:
             self._generator_update(trainer, batch, metrics)
         return metrics
@@ -196,9 +244,10 @@ class AdversarialRecipe(Recipe):
             return lsgan_critic_loss(critic, real, fake)
         return critic_loss(critic, real, fake, **self.penalty_kwargs())
 
-    def _critic_updates(self, trainer, batch, context):
+    def _critic_updates(self, trainer, parts, context):
+        """Update the critics on each of ``parts``; metric sums divided by ``n_critic``."""
         totals = {'critic_loss': 0.0, 'distance': 0.0, 'penalty': 0.0}
-        for part in self.critic_batches(batch):
+        for part in parts:
             for name, (real, fake) in self.critic_pairs(trainer, part, context).items():
                 result = self._critic_loss(trainer.module(name), real, fake)
                 loss = result.loss if self.critic_scale == 1.0 else self.critic_scale * result.loss
@@ -213,6 +262,9 @@ class AdversarialRecipe(Recipe):
         fakes, context = self.generator_fakes(trainer, batch)
         adversarial = (lsgan_generator_loss if self.adversarial == 'lsgan' else generator_loss)
         loss = sum(adversarial(trainer.module(name), fake) for name, fake in fakes.items())
+        weight = self.adversarial_weight(trainer.step)
+        if weight != 1.0:
+            loss = weight * loss
         terms = self.generator_terms(trainer, batch, context)
         for value in terms.values():
             loss = loss + value

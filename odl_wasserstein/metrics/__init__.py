@@ -1,6 +1,6 @@
 """Metrics: image quality as the papers define it, and distances between sample sets.
 
-- `odl_wasserstein.metrics.images`: `psnr`, `ssim`, the shape-sensitive
+- `odl_wasserstein.metrics.images`: `psnr`, `snr`, `ssim`, the shape-sensitive
   `transport_distance` and `sliced_transport_distance`, `peak_intensity`;
 - `odl_wasserstein.metrics.samples`: `sliced_wasserstein` between a
   generator's samples and real ones.

@@ -3,6 +3,9 @@
 - `psnr`: peak signal-to-noise ratio ``10 log10(R^2 / MSE)`` with data range
   ``R`` (the learned primal-dual papers use ``R = 1``, i.e. the range of
   the ground truth in their phantoms).
+- `snr`: signal-to-noise ratio of Lei et al.'s MRI papers, in the paper's
+  reading (mean signal over mean absolute error, the counterpart of the
+  l1 loss) or their code's (energy ratio on a centre crop).
 - `ssim`: structural similarity with scikit-image's defaults, which the
   papers use: 7 x 7 uniform window, ``K1 = 0.01``, ``K2 = 0.03``, sample
   covariances, averaged over the windows that lie inside the image.
@@ -23,6 +26,7 @@ per leading index. They accept tensors, NumPy arrays and ODL elements.
 """
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +34,7 @@ import torch.nn.functional as F
 from odl_wasserstein.transport import SquaredEuclideanCost, sinkhorn_divergence
 from odl_wasserstein.util import check_choice, check_finite, check_int, check_positive, to_tensor
 
-__all__ = ('psnr', 'ssim', 'volume_max', 'transport_distance', 'sliced_transport_distance',
+__all__ = ('psnr', 'snr', 'ssim', 'volume_max', 'transport_distance', 'sliced_transport_distance',
            'peak_intensity')
 
 
@@ -107,6 +111,121 @@ def psnr(x, reference, data_range=None):
     return 10 * torch.log10(peak.square() / mse)
 
 
+def _magnitude_pair(x, reference):
+    """`_pair` of the moduli: complex images are compared by magnitude."""
+    x, reference = to_tensor(x), to_tensor(reference)
+    return _pair(x.abs() if x.is_complex() else x,
+                 reference.abs() if reference.is_complex() else reference)
+
+
+def _snr_crop(crop, definition, shape):
+    """Pixels cut from each side ``(top/bottom, left/right)``.
+
+    The code's default ``(20, 24)`` belongs to 256 x 320 images; other
+    sizes get the same fraction of each side.
+    """
+    if crop is None:
+        if definition == 'paper':
+            return 0, 0
+        return round(20 * shape[0] / 256), round(24 * shape[1] / 320)
+    if isinstance(crop, (numbers.Number, str)):
+        crop = (crop, crop)
+    pair = tuple(crop) if isinstance(crop, (tuple, list)) else ()
+    if len(pair) != 2:
+        raise ValueError(f'`crop` must be an int or a pair (rows, columns) of pixels '
+                         f'cut from each side, got {crop!r}')
+    pair = tuple(check_int(c, 'crop') for c in pair)
+    if 2 * pair[0] >= shape[0] or 2 * pair[1] >= shape[1]:
+        raise ValueError(f'`crop` {pair} leaves nothing of the {shape[0]} x {shape[1]} '
+                         f'images; cut fewer than half of each side')
+    return pair
+
+
+def snr(x, reference, definition='paper', crop=None):
+    r"""Signal-to-noise ratio in dB of Lei et al.'s MRI papers, per image.
+
+    Two definitions, both on magnitudes (complex input is replaced by its
+    modulus):
+
+    - ``'paper'``: ``20 log10(mean |x*| / mean |x - x*|)``, the mean
+      signal over the mean absolute error. The paper (section IV.B) says
+      "The SNR of each output image is obtained by averaging pixel-wise
+      SNRs where the signal is the pixel value of the fully-sampled image
+      and the noise is the absolute difference between pixel values of the
+      output and fully-sampled images. Note that minimizing the paired
+      l1 loss is the same as maximizing SNR". Read literally, the mean of
+      the per-pixel values ``20 log10(|x*_i| / |x_i - x*_i|)`` is ``+inf``
+      wherever a pixel is exact and ``-inf`` on the zero background, and
+      minimising the l1 loss does not maximise it. The averaged signal
+      over the averaged noise is finite and, for a fixed reference,
+      decreases exactly as the l1 error grows, which is the remark's
+      claim; this is the reading implemented here.
+    - ``'code'``: ``10 log10(||x*||^2 / ||x* - x||^2)``, what the authors'
+      code (lisakelei/Unpaired-GANCS, ``wgancs_train.py``) computes, on the
+      magnitudes cropped to ``[20:-20, 24:-24]`` of its 256 x 320 images.
+      The paper's Table II uses "the center 272 x 216 region out of a
+      320 x 256 image", the same region transposed.
+
+    Parameters
+    ----------
+    x, reference : array-like, shape ``(..., H, W)``
+        Reconstruction and fully-sampled reference, real or complex.
+    definition : {'paper', 'code'}, optional
+        Which of the two SNRs.
+    crop : int or (int, int), optional
+        Pixels cut from each side, ``(rows, columns)`` (one int for both).
+        Default: none for ``'paper'``; for ``'code'`` the code's
+        ``(20, 24)`` scaled to the image,
+        ``(round(20 H / 256), round(24 W / 320))``. The paper's Table II on
+        320 x 256 images is ``crop=(24, 20)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``, in dB; ``inf`` where ``x == reference`` inside the
+        crop (as `psnr`).
+
+    Raises
+    ------
+    ValueError
+        For different shapes, NaN or infinite values, a crop that leaves
+        nothing, or a reference that is zero inside the crop (no signal).
+
+    Examples
+    --------
+    An error of 0.1 on a quarter of an image of ones:
+
+    >>> reference = torch.ones(8, 8)
+    >>> x = reference.clone()
+    >>> x[:4, :4] += 0.1
+    >>> round(float(snr(x, reference)), 4)  # 20 log10(1 / 0.025)
+    32.0412
+    >>> round(float(snr(x, reference, 'code', crop=0)), 4)  # 10 log10(64 / 0.16)
+    26.0206
+
+    Complex images are compared by their magnitudes, so a global phase
+    does not count; identical magnitudes give ``inf``:
+
+    >>> float(snr(1j * reference, reference))
+    inf
+    """
+    definition = check_choice(definition, 'definition', ('paper', 'code'))
+    x, reference = _magnitude_pair(x, reference)
+    if x.ndim < 2:
+        raise ValueError(f'images must have at least 2 axes, got {x.ndim}')
+    rows, cols = _snr_crop(crop, definition, tuple(x.shape[-2:]))
+    window = (..., slice(rows, x.shape[-2] - rows), slice(cols, x.shape[-1] - cols))
+    x, reference = x[window], reference[window]
+    power = 1 if definition == 'paper' else 2
+    signal = reference.abs().pow(power).sum(dim=(-2, -1))
+    if not bool((signal > 0).all()):
+        raise ValueError('`reference` is zero inside the crop in some image, so it has '
+                         'no signal; pass images with content there or a smaller `crop`')
+    noise = (x - reference).abs().pow(power).sum(dim=(-2, -1))
+    # Equal pixel counts cancel in the ratio of means; 1/0 gives inf as in psnr.
+    return (20 / power) * torch.log10(signal / noise)
+
+
 def volume_max(images, volumes):
     """Per image, the largest value of all images of its volume (fastMRI's PSNR peak).
 
@@ -162,6 +281,16 @@ def ssim(x, reference, data_range=None, win_size=7, k1=0.01, k2=0.03):
     -------
     torch.Tensor
         Shape ``(...)``, values in ``[-1, 1]``, 1 for identical images.
+
+    Notes
+    -----
+    Lei et al.'s MRI code (lisakelei/Unpaired-GANCS) reports
+    ``tf.image.ssim(max_val=1.0)`` of the magnitudes on the crop of `snr`'s
+    ``'code'`` definition. ``data_range=1.0`` here is that ``max_val``, but
+    TensorFlow uses an 11 x 11 Gaussian window (sigma 1.5) and population
+    covariances (Wang et al.'s definition, scikit-image's
+    ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``), so
+    the values differ from these by up to a few hundredths.
 
     Examples
     --------

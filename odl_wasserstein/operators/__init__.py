@@ -3,13 +3,15 @@
 Every operator here works on NumPy and PyTorch spaces, in single and double
 precision, and is evaluated by one batched torch (or ASTRA) kernel that the
 torch bridge `odl_wasserstein.torch.OperatorModule` reuses. Mask generators
-for MRI are in `odl_wasserstein.operators.masks`.
+for MRI are in `odl_wasserstein.operators.masks`, coil-map estimation and
+coil compression in `odl_wasserstein.operators.coils`.
 """
 
 from . import masks
 from .astra_kernel import *
 from .base import *
 from .blur import *
+from .coils import *
 from .mri import *
 from .psf import *
 from .tomo import *
@@ -18,6 +20,7 @@ __all__ = ('masks',)
 __all__ += astra_kernel.__all__
 __all__ += base.__all__
 __all__ += blur.__all__
+__all__ += coils.__all__
 __all__ += mri.__all__
 __all__ += psf.__all__
 __all__ += tomo.__all__

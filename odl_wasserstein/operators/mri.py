@@ -15,6 +15,12 @@ masks with the zero frequency at index 0, which `numpy.fft.fftshift` turns
 into the centred masks used here).
 ODL's own Fourier transforms are not used: their adjoints are wrong in
 ODL 1.0.
+
+The two batched kernels, `coil_fourier` (``x -> M * F(S_c * x)``) and
+`coil_fourier_adjoint` (``y -> sum_c conj(S_c) * F^{-1}(M * y_c)``), are
+public torch functions with masks and coil maps given per call (and per
+sample): the operator's ODL and torch faces and the data-consistency
+layers of `odl_wasserstein.nn` all run this one implementation.
 """
 
 import textwrap
@@ -27,7 +33,7 @@ from odl_wasserstein.operators.base import BatchedLinearOperator
 from odl_wasserstein.util import (
     complex_dtype, real_dtype, space_weighting, to_tensor, torch_dtype)
 
-__all__ = ('MRIForward',)
+__all__ = ('MRIForward', 'coil_fourier', 'coil_fourier_adjoint')
 
 
 def _as_tensor(value, name):
@@ -52,6 +58,136 @@ def _as_tensor(value, name):
 def _check_finite(tensor, name, fix):
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f'`{name}` contains NaN or infinite values; {fix}')
+
+
+def _check_fits(tensor, name, target, hint):
+    """Raise unless ``tensor`` broadcasts to ``target`` without enlarging it."""
+    try:
+        fits = torch.broadcast_shapes(tuple(tensor.shape), target) == target
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f'`{name}` of shape {tuple(tensor.shape)} does not broadcast to '
+                         f'{target}; {hint}')
+
+
+def _kernel_operands(data, name, mask, coil_maps, ndim):
+    """Validate the operands of a kernel; mask and maps in the precision of ``data``."""
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f'`{name}` must be a torch.Tensor, got {type(data).__name__}')
+    if not (data.is_floating_point() or data.is_complex()):
+        raise TypeError(f'`{name}` must be a floating-point or complex tensor, got '
+                        f'{data.dtype}')
+    needed = ndim + (coil_maps is not None)
+    if data.ndim < needed:
+        raise ValueError(f'`{name}` of shape {tuple(data.shape)} has fewer than the '
+                         f'{needed} axes ({"coils, " if coil_maps is not None else ""}'
+                         f'{ndim} image axes) the kernel needs')
+    mask = torch.as_tensor(mask)
+    if mask.is_complex():
+        raise TypeError('`mask` must be real (sampling weights), got a complex tensor')
+    mask = mask.to(device=data.device, dtype=real_dtype(data.dtype))
+    if coil_maps is not None:
+        coil_maps = torch.as_tensor(coil_maps)
+        if coil_maps.ndim < ndim + 1:
+            raise ValueError(f'`coil_maps` must have shape ([N,] C, *image shape) with '
+                             f'{ndim} image axes, got {tuple(coil_maps.shape)}')
+        coil_maps = coil_maps.to(device=data.device, dtype=complex_dtype(data.dtype))
+    return mask, coil_maps
+
+
+def coil_fourier(x, mask, coil_maps=None, ndim=2):
+    """Batched multi-coil Cartesian MRI: ``y_c = M * F(S_c * x)``.
+
+    The kernel of `MRIForward` and of the data-consistency layers of
+    `odl_wasserstein.nn`, with ``F`` the orthonormal centred FFT
+    (`odl_wasserstein.fft.fftn_centered`) over the last ``ndim`` axes.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images ``(..., *shape)`` with ``ndim`` image axes ``shape`` and any
+        leading batch axes; real input is promoted to complex.
+    mask : array-like
+        Real sampling weights broadcastable to the output without enlarging
+        it, e.g. ``shape``, ``(W,)`` or one per sample ``(N, 1, H, W)``.
+    coil_maps : torch.Tensor, optional
+        Sensitivities ``(C, *shape)``, or one set per sample
+        ``(N, C, *shape)``; without them the single-coil model ``M * F(x)``.
+    ndim : int, optional
+        Number of image axes.
+
+    Returns
+    -------
+    torch.Tensor
+        Complex k-space ``(..., *shape)`` (single coil) or
+        ``(..., C, *shape)``, in the precision and on the device of ``x``.
+
+    Examples
+    --------
+    A constant image has only the zero frequency; each coil sees it scaled:
+
+    >>> maps = torch.stack([torch.full((4, 4), 0.6), torch.full((4, 4), 0.8j)])
+    >>> y = coil_fourier(torch.ones(1, 4, 4), torch.ones(4), maps)
+    >>> y.shape
+    torch.Size([1, 2, 4, 4])
+    >>> y[0, :, 2, 2]
+    tensor([2.4000+0.0000j, 0.0000+3.2000j])
+    """
+    mask, coil_maps = _kernel_operands(x, 'x', mask, coil_maps, ndim)
+    batch, shape = tuple(x.shape[:x.ndim - ndim]), tuple(x.shape[x.ndim - ndim:])
+    if coil_maps is None:
+        out_shape = batch + shape
+    else:
+        out_shape = batch + (coil_maps.shape[-ndim - 1],) + shape
+        _check_fits(coil_maps, 'coil_maps', out_shape,
+                    'give maps (C, *shape) or one set per sample (N, C, *shape)')
+        # (..., 1, *shape) * ([N,] C, *shape) -> (..., C, *shape)
+        x = x.unsqueeze(-ndim - 1) * coil_maps
+    _check_fits(mask, 'mask', out_shape, 'give a mask (H, W), (W,) or (N, 1, H, W)')
+    return fftn_centered(x, ndim) * mask
+
+
+def coil_fourier_adjoint(y, mask, coil_maps=None, ndim=2):
+    """Conjugate transpose of `coil_fourier`: ``x = sum_c conj(S_c) * F^{-1}(M * y_c)``.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        K-space ``(..., *shape)`` (single coil) or ``(..., C, *shape)``.
+    mask, coil_maps, ndim
+        As for `coil_fourier`; the maps must have the ``C`` coils of ``y``.
+
+    Returns
+    -------
+    torch.Tensor
+        Complex images ``(..., *shape)``.
+
+    Examples
+    --------
+    ``<A x, y> = <x, A^H y>`` with one mask and one set of maps per sample:
+
+    >>> x = torch.randn(2, 6, 5, dtype=torch.complex128)
+    >>> y = torch.randn(2, 3, 6, 5, dtype=torch.complex128)
+    >>> mask = (torch.rand(2, 1, 6, 5) < 0.5).double()
+    >>> maps = torch.randn(2, 3, 6, 5, dtype=torch.complex128)
+    >>> lhs = torch.vdot(coil_fourier(x, mask, maps).flatten(), y.flatten())
+    >>> rhs = torch.vdot(x.flatten(), coil_fourier_adjoint(y, mask, maps).flatten())
+    >>> bool(torch.isclose(lhs, rhs))
+    True
+    """
+    mask, coil_maps = _kernel_operands(y, 'y', mask, coil_maps, ndim)
+    if coil_maps is not None:
+        if coil_maps.shape[-ndim - 1] != y.shape[-ndim - 1]:
+            raise ValueError(f'`coil_maps` hold {coil_maps.shape[-ndim - 1]} coils but `y` '
+                             f'has {y.shape[-ndim - 1]} on its coil axis (axis {-ndim - 1})')
+        _check_fits(coil_maps, 'coil_maps', tuple(y.shape),
+                    'give maps (C, *shape) or one set per sample (N, C, *shape)')
+    _check_fits(mask, 'mask', tuple(y.shape), 'give a mask (H, W), (W,) or (N, 1, H, W)')
+    x = ifftn_centered(y * mask, ndim)
+    if coil_maps is not None:
+        x = (x * coil_maps.conj()).sum(dim=-ndim - 1)
+    return x
 
 
 class MRIForward(BatchedLinearOperator):
@@ -220,18 +356,12 @@ class MRIForward(BatchedLinearOperator):
     # --- kernels ---------------------------------------------------------
 
     def _forward(self, x):
-        ndim = self.domain.ndim
-        if self._coil_maps is not None:
-            # (B, 1, *shape) * (C, *shape) -> (B, C, *shape)
-            x = x.unsqueeze(1) * self._coils_for(x)
-        return fftn_centered(x, ndim) * self._mask_for(x)
+        coils = None if self._coil_maps is None else self._coils_for(x)
+        return coil_fourier(x, self._mask_for(x), coils, self.domain.ndim)
 
     def _transpose(self, y):
-        ndim = self.domain.ndim
-        x = ifftn_centered(y * self._mask_for(y), ndim)
-        if self._coil_maps is not None:
-            x = (x * self._coils_for(x).conj()).sum(dim=1)
-        return x
+        coils = None if self._coil_maps is None else self._coils_for(y)
+        return coil_fourier_adjoint(y, self._mask_for(y), coils, self.domain.ndim)
 
     # --- properties ------------------------------------------------------
 

@@ -165,12 +165,15 @@ def test_shipped_configurations_load():
     assert {'ct_rings_wasserstein_512', 'ct_rings_mse_512', 'ct_rings_mse_128',
             'ct_rings_wasserstein_128', 'ct_ellipses_lpd_128', 'wwgan_digits_wgan_gp',
             'wwgan_digits_wwgan', 'mri_ot_cyclegan_64', 'mri_ot_cyclegan_fastmri',
-            'mri_supervised_64', 'mri_cyclegan_64'} <= set(names)
+            'mri_supervised_64', 'mri_cyclegan_64', 'mri_unpaired_wgan_64', 'mri_paired_l1_64',
+            'mri_hybrid_64', 'mri_unpaired_wgan_fastmri'} <= set(names)
     for name in names:
         config = load_config(name)
         assert config.name == name
         prefix = name.split('_')[0]
         expected = {'wwgan': 'wwgan', 'mri': 'ot_cyclegan_mri', 'ct': 'learned_ct'}[prefix]
+        if name.startswith(('mri_unpaired', 'mri_paired', 'mri_hybrid')):
+            expected = 'unpaired_mri'
         assert config.experiment == expected
 
 
