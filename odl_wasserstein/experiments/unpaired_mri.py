@@ -137,6 +137,11 @@ class DataConfig(Section):
         check_int(self.size, f'{prefix}.size', minimum=16)
         for k, side in enumerate(self.crop):
             check_int(side, f'{prefix}.crop[{k}]', minimum=16)
+        sides = (self.size,) if self.source == 'simulated' else tuple(self.crop)
+        if any(side % 2 for side in sides):
+            raise ValueError(f'`{prefix}.{"size" if self.source == "simulated" else "crop"}` '
+                             f'must be even, got {list(sides)}: the CS-wavelet baseline of the '
+                             'evaluation needs even image sides')
         check_int(self.coils, f'{prefix}.coils', minimum=1)
         check_choice(self.coil_maps, f'{prefix}.coil_maps', ('given', 'estimate'))
         check_real(self.acceleration, f'{prefix}.acceleration', minimum=1)

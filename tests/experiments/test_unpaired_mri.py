@@ -138,6 +138,10 @@ def test_bad_input_is_refused_before_training(tmp_path, capsys):
         tiny('hybrid', method={'l1_schedule': [10, 5, 0.9]})
     with pytest.raises(ValueError, match='`data.size` must be an int >= 16'):
         tiny(data={'size': 8})
+    with pytest.raises(ValueError, match='`data.size` must be even'):
+        tiny(data={'size': 33})
+    with pytest.raises(ValueError, match='`data.crop` must be even'):
+        tiny(data={'source': 'fastmri', 'crop': [32, 33]})
     with pytest.raises(ValueError, match='model.features'):
         unpaired_mri.train(tiny(data={'size': 4096}, model={'features': 4096}),
                            tmp_path / 'run', progress=False)
