@@ -41,6 +41,7 @@ __all__ = (
     'add_kspace_noise',
     'simulate_kspace',
     'normalize_mri_images',
+    'check_raw_stream',
     'NORMALIZATIONS',
     'SimulatedMRIDataset',
 )
@@ -449,6 +450,33 @@ def normalize_mri_images(images, normalization='std', statistics=None):
         out = ((magnitude - offset.reshape(view)) / scale.reshape(view))
         return out.clamp(-_FASTMRI_CLAMP, _FASTMRI_CLAMP), offset, scale
     return images / scale.reshape(view).to(images.dtype), offset, scale
+
+
+def check_raw_stream(images):
+    """Return ``images`` if it is a stream of unnormalised data, else raise.
+
+    The measurement streams (`UndersampledMRIDataset`, `MulticoilMRIDataset`)
+    normalise each slice themselves, from its measurements; a source that
+    normalised already would be normalised twice.
+
+    Examples
+    --------
+    >>> stream = SimulatedMRIDataset(16)
+    >>> check_raw_stream(stream) is stream
+    True
+    >>> check_raw_stream(SimulatedMRIDataset(16, normalization='std'))
+    Traceback (most recent call last):
+        ...
+    ValueError: `images` must yield data without normalisation (normalization=None), got 'std'; the measurements are normalised here
+    """
+    if not callable(getattr(images, 'batch', None)):
+        raise TypeError(f'`images` must be a stream with `batch(index, split)`, got '
+                        f'{type(images).__name__}')
+    if getattr(images, 'normalization', None) is not None:
+        raise ValueError('`images` must yield data without normalisation '
+                         f'(normalization=None), got {images.normalization!r}; the '
+                         'measurements are normalised here')
+    return images
 
 
 def _statistics(flat, normalization):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from odl_wasserstein.data.datasets import SeededBatchStream, batch_generator
-from odl_wasserstein.data.mri import normalize_mri_images
+from odl_wasserstein.data.mri import check_raw_stream, normalize_mri_images
 from odl_wasserstein.data.phantoms import _image_shape
 from odl_wasserstein.operators.coils import estimate_coil_maps
 from odl_wasserstein.operators.masks import (
@@ -243,14 +243,7 @@ class MulticoilMRIDataset(SeededBatchStream):
 
     def __init__(self, images, acceleration=5, mask='poisson', calibration=None,
                  coil_maps='given', labels='complex', mask_bank=None, seed=0, **kwargs):
-        if not callable(getattr(images, 'batch', None)):
-            raise TypeError(f'`images` must be a stream with `batch(index, split)`, got '
-                            f'{type(images).__name__}')
-        if getattr(images, 'normalization', None) is not None:
-            raise ValueError('`images` must yield data without normalisation '
-                             f'(normalization=None), got {images.normalization!r}; the '
-                             'measurements are normalised here')
-        self.images = images
+        self.images = check_raw_stream(images)
         self.acceleration = check_real(acceleration, 'acceleration', minimum=1)
         self.mask = check_choice(mask, 'mask', MULTICOIL_MASKS)
         self.calibration = check_int(calibration, 'calibration', 1, allow_none=True)

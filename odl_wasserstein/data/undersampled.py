@@ -20,7 +20,7 @@ checkpoints save), for the random forward operator of the OT-cycleGAN.
 import torch
 
 from odl_wasserstein.data.datasets import SeededBatchStream, batch_generator
-from odl_wasserstein.data.mri import add_kspace_noise, normalize_mri_images
+from odl_wasserstein.data.mri import add_kspace_noise, check_raw_stream, normalize_mri_images
 from odl_wasserstein.fft import fftn_centered, ifftn_centered
 from odl_wasserstein.operators.masks import fastmri_lines_mask, ot_cyclegan_lines_mask
 from odl_wasserstein.util import check_choice, check_real, complex_to_channels
@@ -136,14 +136,7 @@ class UndersampledMRIDataset(SeededBatchStream):
 
     def __init__(self, images, acceleration=4, mask='ot_cyclegan', snr_db=None,
                  normalization='std', channels=False, seed=0, **kwargs):
-        if not callable(getattr(images, 'batch', None)):
-            raise TypeError(f'`images` must be a stream with `batch(index, split)`, got '
-                            f'{type(images).__name__}')
-        if getattr(images, 'normalization', None) is not None:
-            raise ValueError('`images` must yield images without normalisation '
-                             f'(normalization=None), got {images.normalization!r}; the '
-                             'measurements are normalised here')
-        self.images = images
+        self.images = check_raw_stream(images)
         self.acceleration = check_real(acceleration, 'acceleration', minimum=1)
         self.mask = check_choice(mask, 'mask', tuple(LINE_MASKS))
         self.snr_db = check_real(snr_db, 'snr_db', allow_none=True, allow_inf=True)
