@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_penalty.py
 	$(BIN)/python benchmarks/bench_cyclegan.py --threads 2
 	$(BIN)/python benchmarks/bench_unpaired_mri.py --threads 2
+	$(BIN)/python benchmarks/bench_priors.py --threads 1
 
 clean:
 	rm -rf doc/_build doc/auto_examples doc/api/generated doc/sg_execution_times.rst results benchmarks/results

@@ -21,6 +21,11 @@ Subcommands:
   conventional cycleGAN training (`odl_wasserstein.experiments.ot_cyclegan_mri.demo`):
   ``mri_ot_cyclegan_64``, ``mri_supervised_64`` and ``mri_cyclegan_64``
   trained, then evaluated against the zero-filled input and CS-TV.
+- ``priors``: generative priors (`odl_wasserstein.experiments.generative_priors.demo`):
+  ``priors_shapes_ae``, ``priors_shapes_vae``, ``priors_shapes_gan`` and
+  ``priors_digits_vae`` trained, then every latent-search form evaluated
+  for the paper's forward operators against Tikhonov and TV, and the
+  compressed-sensing curve against the Lasso.
 - ``unpaired-mri``: multi-coil MRI with an unrolled data-consistent
   generator trained by the unpaired WGAN, by L1 and by both
   (`odl_wasserstein.experiments.unpaired_mri.demo`):
@@ -144,6 +149,14 @@ def _unpaired_mri(args):
     from odl_wasserstein.experiments import unpaired_mri
 
     return _run_demo(args, unpaired_mri, ('reconstructions.png', 'metrics.json'),
+                     n_samples=args.samples)
+
+
+def _priors(args):
+    from odl_wasserstein.experiments import generative_priors
+
+    return _run_demo(args, generative_priors, ('shapes/priors_reconstructions.png',
+                                               'digits/csgm.png', 'priors_metrics.json'),
                      n_samples=args.samples)
 
 
@@ -315,6 +328,18 @@ def _add_unpaired_mri(commands):
                     'in --output are continued.')
 
 
+def _add_priors(commands):
+    _add_paper_demo(
+        commands, 'priors', _priors, 'results/priors',
+        help='train an AE, a VAE and a GAN on shapes and a VAE on digits, and reconstruct '
+             'by latent search (hard, sparse, soft) for six forward operators against '
+             'Tikhonov and TV, and compressed sensing against the Lasso (Duff et al., '
+             'Bora et al.)',
+        description='The shipped configurations priors_shapes_ae, priors_shapes_vae, '
+                    'priors_shapes_gan and priors_digits_vae trained, then evaluated on '
+                    'held-out images. Runs found in --output are continued.')
+
+
 def build_parser():
     """Return the argument parser of the ``odl-wasserstein`` command."""
     parser = _Parser(prog='odl-wasserstein',
@@ -329,6 +354,7 @@ def build_parser():
     _add_wwgan(commands)
     _add_mri(commands)
     _add_unpaired_mri(commands)
+    _add_priors(commands)
     commands.add_parser('configs', help='list the shipped configurations').set_defaults(
         run=_configs)
     return parser

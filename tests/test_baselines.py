@@ -5,7 +5,9 @@ import odl
 import pytest
 import pywt
 
-from odl_wasserstein.baselines import orthogonal_wavelet_transform, wavelet_reconstruction
+from odl_wasserstein.baselines import (
+    lasso_reconstruction, orthogonal_wavelet_transform, tikhonov_reconstruction,
+    wavelet_reconstruction)
 from odl_wasserstein.data import random_mri_image
 from odl_wasserstein.operators import MRIForward
 from odl_wasserstein.operators.masks import poisson_disc_mask
@@ -153,3 +155,131 @@ def test_errors():
         wavelet_reconstruction(identity, data, 0.1, n_iter=0)
     with pytest.raises(TypeError, match='`op.domain`'):
         wavelet_reconstruction(odl.IdentityOperator(odl.cn((8, 8))), np.zeros((8, 8)), 0.1)
+
+
+# Tikhonov: closed forms on small dense problems, assembled with NumPy.
+
+def _forward_differences(shape):
+    """Forward differences with a zero beyond the last pixel, per axis, as one matrix."""
+    blocks = []
+    for axis, n in enumerate(shape):
+        step = np.eye(n, k=1) - np.eye(n)  # the last row is -x[n - 1]: zero padding
+        factors = [step if a == axis else np.eye(m) for a, m in enumerate(shape)]
+        blocks.append(np.kron(factors[0], factors[1]))
+    return np.vstack(blocks)
+
+
+def _gaussian_problem(space, m=12, seed=0):
+    from odl_wasserstein.operators import GaussianMatrix
+    op = GaussianMatrix(space, m, seed=seed)
+    data = np.random.default_rng(seed).standard_normal(m)
+    return op, op.matrix.numpy().astype(float), data
+
+
+@pytest.mark.parametrize('alpha', [0.0488, 0.195, 3.0])
+def test_tikhonov_matches_the_closed_form(alpha):
+    from odl_wasserstein.operators import reconstruction_space
+    space = reconstruction_space((4, 5), dtype='float64')
+    op, matrix, data = _gaussian_problem(space)
+    expected = np.linalg.solve(matrix.T @ matrix + alpha * np.eye(20), matrix.T @ data)
+    x = tikhonov_reconstruction(op, data, alpha, n_iter=100)
+    np.testing.assert_allclose(x.data.ravel(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('alpha', [0.0061, 0.5])
+def test_tikhonov_gradient_matches_the_closed_form(alpha):
+    from odl_wasserstein.operators import reconstruction_space
+    space = reconstruction_space((4, 5), dtype='float64')
+    op, matrix, data = _gaussian_problem(space, seed=1)
+    differences = _forward_differences(space.shape)
+    expected = np.linalg.solve(matrix.T @ matrix + alpha * differences.T @ differences,
+                               matrix.T @ data)
+    x = tikhonov_reconstruction(op, data, alpha, n_iter=200, regulariser='gradient')
+    np.testing.assert_allclose(x.data.ravel(), expected, rtol=0, atol=1e-6)
+
+
+def test_tikhonov_weights_the_penalty_by_the_cell_volume():
+    space = odl.uniform_discr([0, 0], [2, 1], (4, 5), dtype='float64')  # cells of 0.1
+    op, matrix, data = _gaussian_problem(space, seed=2)
+    alpha, weight = 0.3, 0.1
+    expected = np.linalg.solve(matrix.T @ matrix + alpha * weight * np.eye(20),
+                               matrix.T @ data)
+    x = tikhonov_reconstruction(op, data, alpha, n_iter=100)
+    np.testing.assert_allclose(x.data.ravel(), expected, rtol=0, atol=1e-6)
+
+
+def test_tikhonov_inpainting_at_paper_size_is_plain_sums():
+    from odl_wasserstein.operators import paper_operator, reconstruction_space
+    space = reconstruction_space(56, dtype='float64')
+    assert space.weighting.const == 1.0 and np.all(space.cell_sides == 1.0)
+    op = paper_operator('inpainting', space)
+    mask = op.operator.mask.numpy()
+    data = np.random.default_rng(3).standard_normal(op.range.size)
+    x = tikhonov_reconstruction(op, data, alpha=0.195, n_iter=10)
+    # min sum (x[mask] - y)^2 + alpha sum x^2: y / (1 + alpha) on the kept pixels, 0 elsewhere.
+    expected = np.zeros(space.shape)
+    expected[mask] = data / 1.195
+    np.testing.assert_allclose(x.data, expected, rtol=0, atol=1e-10)
+
+
+def test_tikhonov_callback_x0_and_errors():
+    space = odl.uniform_discr([0, 0], [1, 1], (4, 4))
+    identity = odl.IdentityOperator(space)
+    data = space.element(np.arange(16.0).reshape(4, 4))
+    seen = []
+    x = tikhonov_reconstruction(identity, data, 1.0, n_iter=3, callback=seen.append,
+                                regulariser='gradient')
+    assert 1 <= len(seen) <= 3 and all(item in space for item in seen)
+    start = data / 2
+    assert float((tikhonov_reconstruction(identity, data, 1.0, n_iter=5, x0=start)
+                  - start).norm()) < 1e-12
+    assert float((seen[-1] - x).norm()) == 0
+    with pytest.raises(ValueError, match='`alpha`'):
+        tikhonov_reconstruction(identity, data, 0.0)
+    with pytest.raises(ValueError, match='`n_iter`'):
+        tikhonov_reconstruction(identity, data, 1.0, n_iter=0)
+    with pytest.raises(ValueError, match='`regulariser`'):
+        tikhonov_reconstruction(identity, data, 1.0, regulariser='tv')
+    with pytest.raises(TypeError, match='`op.domain`'):
+        tikhonov_reconstruction(odl.IdentityOperator(odl.rn(3)), np.zeros(3), 1.0)
+
+
+def test_lasso_reconstruction_against_scikit_learn():
+    from sklearn.linear_model import Lasso
+
+    from odl_wasserstein.operators import GaussianMatrix
+
+    space = odl.uniform_discr([0, 0], [2, 2], (6, 6), dtype='float64')  # cell volume 1/9
+    op = GaussianMatrix(space, 24, seed=3)
+    truth = np.zeros((6, 6))
+    truth[1, 2], truth[4, 4] = 1.0, -0.7
+    data = op(space.element(truth)).data + 0.01 * np.random.default_rng(0).normal(size=24)
+    x = lasso_reconstruction(op, data, alpha=0.05, n_iter=3000)
+    # scikit-learn: (1 / (2 n)) ||y - M x||^2 + a ||x||_1 with the plain sums, so a = alpha / n.
+    lasso = Lasso(alpha=0.05 / 24, fit_intercept=False, tol=1e-14, max_iter=100000)
+    lasso.fit(np.asarray(op.matrix), data)
+    assert np.allclose(np.asarray(x.data).ravel(), lasso.coef_, atol=1e-5)
+    assert np.count_nonzero(lasso.coef_) < 36
+
+
+def test_lasso_reconstruction_errors():
+    space = odl.uniform_discr(0, 1, 4)
+    with pytest.raises(ValueError, match='`alpha`'):
+        lasso_reconstruction(odl.IdentityOperator(space), space.one(), alpha=0)
+    with pytest.raises(TypeError, match='`op.domain`'):
+        lasso_reconstruction(odl.IdentityOperator(odl.rn(4)), odl.rn(4).one(), alpha=1)
+
+
+def test_tikhonov_stays_finite_after_convergence_in_single_precision():
+    from odl_wasserstein.operators import paper_operator, reconstruction_space
+
+    # ODL's conjugate_gradient gives inf here within 300 iterations (ASTRA's
+    # float32 projector pair is adjoint only to ~4e-6).
+    space = reconstruction_space(56)
+    op = paper_operator('missing_angle_tomography', space)
+    image = odl.core.phantom.shepp_logan(space, modified=True)
+    data = op(image)
+    x = tikhonov_reconstruction(op, data, alpha=0.195, n_iter=300)
+    assert np.isfinite(x.data).all()
+    gradient = op.adjoint(op(x) - data) + 0.195 * x
+    assert float(gradient.norm()) < 1e-4 * float(op.adjoint(data).norm())

@@ -151,3 +151,22 @@ def test_bench_unpaired_mri_smoke(tmp_path, capsys):
             expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
             assert table['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
     assert 'outputs agree' in capsys.readouterr().out
+
+
+def test_bench_priors_smoke(tmp_path, capsys):
+    output = tmp_path / 'priors.json'
+    load('bench_priors').main(['--quick', '--output', str(output)])
+    report = json.loads(output.read_text())
+    assert report['benchmark'] == 'bench_priors'
+    assert {(r['batch'], r['restarts']) for r in report['restarts']} == {(2, 1), (2, 3)}
+    for row in report['restarts']:
+        # Batched and sequential restarts solve the same problems to the same objectives.
+        assert row['max_relative_difference'] < 1e-5 and row['same_best_restart']
+    for table in (*report['restarts'], report['adam'], report['training']):
+        base = table['samples'][table['baseline']]
+        for name, samples in table['samples'].items():
+            expected = statistics.median(t / t0 for t, t0 in zip(samples, base))
+            assert table['ratio_to_baseline'][name] == pytest.approx(expected, rel=1e-12)
+    assert report['adam']['max_relative_difference'] < 1e-5
+    assert report['training']['max_relative_difference'] < 1e-4
+    assert 'Part 3.' in capsys.readouterr().out

@@ -19,7 +19,7 @@ def test_sphinx_build_without_warnings(tmp_path):
     assert (html / 'api.html').exists()
     gallery = (html / 'auto_examples' / 'index.html').read_text()
     for example in ('plot_ct_reconstruction', 'plot_mri_forward', 'plot_blur_psf',
-                    'plot_torch_bridge', 'plot_wwgan_digits'):
+                    'plot_torch_bridge', 'plot_wwgan_digits', 'plot_generative_priors'):
         assert example in gallery
     api = (html / 'api' / 'generated' / 'odl_wasserstein.torch.module.html').read_text()
     assert 'OperatorModule' in api

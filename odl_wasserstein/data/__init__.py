@@ -19,6 +19,9 @@
 - `odl_wasserstein.data.multicoil`: masked multi-coil k-space, coil maps,
   zero-filled images and labels of the unpaired-WGAN MRI paper, with its
   Poisson masks scaled to the image size;
+- `odl_wasserstein.data.shapes`: the circle-and-rectangle images of Duff
+  et al. (generative priors), with out-of-distribution triangles, and a
+  seeded stream of their batches;
 - `odl_wasserstein.data.unpaired`: two independent streams served batch
   by batch for unpaired training;
 - `odl_wasserstein.data.noise`: the papers' Gaussian noise model and
@@ -32,6 +35,7 @@ from .mri import *
 from .multicoil import *
 from .noise import *
 from .phantoms import *
+from .shapes import *
 from .undersampled import *
 from .unpaired import *
 
@@ -43,5 +47,6 @@ __all__ += mri.__all__
 __all__ += multicoil.__all__
 __all__ += noise.__all__
 __all__ += phantoms.__all__
+__all__ += shapes.__all__
 __all__ += undersampled.__all__
 __all__ += unpaired.__all__

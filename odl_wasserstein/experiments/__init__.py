@@ -18,14 +18,18 @@
   single-coil data;
 - `odl_wasserstein.experiments.unpaired_mri`: multi-coil MRI with
   data-consistent generators trained by an unpaired WGAN (Lei et al.),
-  against the L1 network, WGAN + L1, the zero-filled input and CS.
+  against the L1 network, WGAN + L1, the zero-filled input and CS;
+- `odl_wasserstein.experiments.generative_priors`: AE, VAE and GAN
+  generators searched in latent space (hard, sparse and soft forms) for
+  the forward operators of Duff et al., against Tikhonov and TV, and Bora
+  et al.'s compressed-sensing curve against the Lasso.
 
 Experiments sit on top of every other layer; nothing but the command line
 imports them.
 """
 
-from . import learned_ct, ot_cyclegan_mri, protocol, unpaired_mri, wwgan
+from . import generative_priors, learned_ct, ot_cyclegan_mri, protocol, unpaired_mri, wwgan
 from .protocol import *
 
-__all__ = ('learned_ct', 'ot_cyclegan_mri', 'unpaired_mri', 'wwgan', 'protocol')
+__all__ = ('generative_priors', 'learned_ct', 'ot_cyclegan_mri', 'unpaired_mri', 'wwgan', 'protocol')
 __all__ += protocol.__all__

@@ -43,6 +43,7 @@ EXPERIMENTS = {
     'wwgan': 'odl_wasserstein.experiments.wwgan',
     'ot_cyclegan_mri': 'odl_wasserstein.experiments.ot_cyclegan_mri',
     'unpaired_mri': 'odl_wasserstein.experiments.unpaired_mri',
+    'generative_priors': 'odl_wasserstein.experiments.generative_priors',
 }
 """Experiment name -> module; the ``experiment`` key of a configuration names one."""
 
@@ -128,21 +129,23 @@ def as_config(config, schema):
     return loaded
 
 
-def fit_run(trainer, config, resume):
+def fit_run(trainer, config, resume, may_differ=('train.steps',)):
     """Run ``trainer.fit`` in its output folder, checked, locked and recorded (`prepared_run`)."""
-    with prepared_run(config, trainer.output_dir, resume) as (_, start):
+    with prepared_run(config, trainer.output_dir, resume, may_differ) as (_, start):
         return trainer.fit(resume=start or False)
 
 
 def train_run(config, recipe, data, output_dir, resume=False, progress=True,
-              validation=None, **trainer_options):
+              validation=None, may_differ=('train.steps',), **trainer_options):
     """Train ``recipe`` on ``data`` with the settings of ``config.train``, in a prepared folder.
 
     The settings read are ``steps``, ``device``, ``seed``, ``log_every``,
     ``checkpoint_every``, ``validate_every`` (``validation`` is used only
     when it is set), ``figure_every`` (default ``validate_every``) and
     ``threads`` (if set); ``trainer_options`` go to the `Trainer` as they
-    are. The folder is checked, locked and recorded by `fit_run`.
+    are. The folder is checked, locked and recorded by `fit_run`;
+    ``may_differ`` are the keys a continued run may change (see
+    `prepared_run`).
 
     Returns
     -------
@@ -158,7 +161,7 @@ def train_run(config, recipe, data, output_dir, resume=False, progress=True,
                       log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
                       validation_data=None if every is None else validation,
                       validate_every=every, progress=progress, **options)
-    return fit_run(trainer, config, resume)
+    return fit_run(trainer, config, resume, may_differ)
 
 
 def train_demo_runs(module, configs, output_dir, folder, steps=None, progress=True,

@@ -14,11 +14,16 @@
 - `odl_wasserstein.methods.unpaired_mri`: `UnpairedMRIRecipe`, a
   data-consistent MRI generator trained against a WGAN critic from
   unpaired labels, with L1, or both (Lei et al. 2021).
+- `odl_wasserstein.methods.autoencoders`: `AutoencoderRecipe`, autoencoders
+  (MSE or BCE) and variational autoencoders (`negative_elbo`, Kingma and
+  Welling 2014) trained on images as the generators of generative priors
+  (Bora et al. 2017; Duff et al.).
 
 A method knows the engine (`odl_wasserstein.training`) and the lower
 layers, never an experiment.
 """
 
+from .autoencoders import *
 from .cyclegan import *
 from .supervised import *
 from .unpaired_mri import *
@@ -29,3 +34,4 @@ __all__ += supervised.__all__
 __all__ += wgan.__all__
 __all__ += cyclegan.__all__
 __all__ += unpaired_mri.__all__
+__all__ += autoencoders.__all__

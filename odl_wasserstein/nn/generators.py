@@ -12,9 +12,26 @@ from torch import nn
 
 from odl_wasserstein.util import as_generator, check_choice, check_int
 
-__all__ = ('DCGANGenerator',)
+__all__ = ('DCGANGenerator', 'standard_normal_latents')
 
 _OUTPUTS = {'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh, None: nn.Identity}
+
+
+def standard_normal_latents(n, latent_dim, like, generator=None):
+    """``n`` latent vectors ``z ~ N(0, I)`` on the device and in the dtype of ``like``.
+
+    ``generator`` is a `torch.Generator` or a seed (see
+    `odl_wasserstein.util.as_generator`); None draws from torch's global
+    state.
+
+    Examples
+    --------
+    >>> standard_normal_latents(3, 2, torch.zeros((), dtype=torch.float64), 0).dtype
+    torch.float64
+    """
+    n = check_int(n, 'n', minimum=1)
+    generator = as_generator(generator, device=like.device)
+    return torch.randn(n, latent_dim, generator=generator, device=like.device, dtype=like.dtype)
 
 
 class DCGANGenerator(nn.Module):
@@ -106,9 +123,4 @@ class DCGANGenerator(nn.Module):
         generator : `torch.Generator` or int, optional
             Random generator (or seed) for ``z``, on the module's device.
         """
-        n = check_int(n, 'n', minimum=1)
-        weight = self.input[0].weight
-        generator = as_generator(generator, device=weight.device)
-        z = torch.randn(n, self.latent_dim, generator=generator, device=weight.device,
-                        dtype=weight.dtype)
-        return self(z)
+        return self(standard_normal_latents(n, self.latent_dim, self.input[0].weight, generator))

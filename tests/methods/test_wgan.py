@@ -11,6 +11,7 @@ from odl_wasserstein.data import ImageDataset
 from odl_wasserstein.methods import AdversarialRecipe, WGANRecipe
 from odl_wasserstein.nn import DCGANCritic, DCGANGenerator
 from odl_wasserstein.training import Trainer, checkpoint
+from odl_wasserstein.testing import crashing, without_time
 
 
 def networks(seed=0, dtype=torch.float32):
@@ -64,19 +65,7 @@ def test_one_step_is_algorithm_1(tmp_path, penalty, weight):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-class Crashing(WGANRecipe):
-    def __init__(self, *args, crash_at=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.crash_at = crash_at
-
-    def training_step(self, trainer, batch, step):
-        if step == self.crash_at:
-            raise RuntimeError('simulated crash')
-        return super().training_step(trainer, batch, step)
-
-
-def without_time(history):
-    return [{k: v for k, v in entry.items() if k != 'time'} for entry in history]
+Crashing = crashing(WGANRecipe)
 
 
 def test_checkpoints_hold_both_networks_and_optimisers_and_resume_exactly(tmp_path):
