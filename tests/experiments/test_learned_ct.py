@@ -166,12 +166,14 @@ def test_shipped_configurations_load():
             'ct_rings_wasserstein_128', 'ct_ellipses_lpd_128', 'wwgan_digits_wgan_gp',
             'wwgan_digits_wwgan', 'mri_ot_cyclegan_64', 'mri_ot_cyclegan_fastmri',
             'mri_supervised_64', 'mri_cyclegan_64', 'mri_unpaired_wgan_64', 'mri_paired_l1_64',
-            'mri_hybrid_64', 'mri_unpaired_wgan_fastmri'} <= set(names)
+            'mri_hybrid_64', 'mri_unpaired_wgan_fastmri', 'priors_shapes_ae', 'priors_shapes_vae',
+            'priors_shapes_gan', 'priors_digits_vae', 'priors_mnist_vae'} <= set(names)
     for name in names:
         config = load_config(name)
         assert config.name == name
         prefix = name.split('_')[0]
-        expected = {'wwgan': 'wwgan', 'mri': 'ot_cyclegan_mri', 'ct': 'learned_ct'}[prefix]
+        expected = {'wwgan': 'wwgan', 'mri': 'ot_cyclegan_mri', 'ct': 'learned_ct',
+                    'priors': 'generative_priors'}[prefix]
         if name.startswith(('mri_unpaired', 'mri_paired', 'mri_hybrid')):
             expected = 'unpaired_mri'
         assert config.experiment == expected
