@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ('first_image', 'show_image', 'image_grid', 'new_figure', 'error_figure')
+__all__ = ('first_image', 'show_image', 'image_grid', 'new_figure', 'error_figure',
+           'reconstruction_grid')
 
 
 def first_image(tensor):
@@ -129,3 +130,37 @@ def error_figure(images, reference, path, titles=None, error_scale=4):
                    f'|error| (x {error_scale:g} scale)' if column == 0 else 'error',
                    vmin=0, vmax=peak / error_scale)
     figure.savefig(path, dpi=110)
+
+
+def reconstruction_grid(rows, path, peak=1.0):
+    """One row per problem: the truth, then every reconstruction; saved to ``path``.
+
+    Parameters
+    ----------
+    rows : list of (str, 2-D tensor, dict)
+        ``(row title, truth, {label: reconstruction})``; labels title the
+        columns of the first row. All images share the grey scale
+        ``[0, peak]``.
+    path : str or path-like
+    peak : float, optional
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     reconstruction_grid([('denoising', torch.eye(4), {'TV': torch.eye(4)})],
+    ...                         os.path.join(folder, 'f.png'))
+    ...     os.path.getsize(os.path.join(folder, 'f.png')) > 0
+    True
+    """
+    columns = 1 + max(len(images) for *_, images in rows)
+    figure = new_figure(1.3 * columns, 1.4 * len(rows))
+    axes = np.atleast_2d(figure.subplots(len(rows), columns, squeeze=False))
+    for row, (title, truth, images) in enumerate(rows):
+        show_image(axes[row, 0], truth, title=title, vmin=0, vmax=peak)
+        for column, (label, image) in enumerate(images.items(), start=1):
+            show_image(axes[row, column], image, title=label if row == 0 else None,
+                       vmin=0, vmax=peak)
+        for ax in axes[row, len(images) + 1:]:
+            ax.set_axis_off()
+    figure.savefig(path, dpi=80)

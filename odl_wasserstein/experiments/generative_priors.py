@@ -28,6 +28,7 @@ protocol of `odl_wasserstein.experiments.protocol`:
   evaluations (``odl-wasserstein priors``).
 """
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -48,8 +49,9 @@ from odl_wasserstein.metrics import psnr, ssim
 from odl_wasserstein.nn import Autoencoder, ConvDecoder, DCGANCritic, VariationalAutoencoder
 from odl_wasserstein.operators import (
     PAPER_OPERATORS, GaussianMatrix, paper_operator, reconstruction_space)
-from odl_wasserstein.plotting import new_figure, show_image
+from odl_wasserstein.plotting import new_figure, reconstruction_grid
 from odl_wasserstein.priors import SEARCH_METHODS, SEARCH_OPTIMIZERS, latent_search
+from odl_wasserstein.torch import OperatorModule
 from odl_wasserstein.training import check_device
 from odl_wasserstein.util import (
     check_betas, check_choice, check_int, check_positive, check_real)
@@ -387,8 +389,6 @@ def load_run(run_dir, checkpoint=None, device='cpu'):
 
 def noisy_measurements(op, images, noise, seed):
     """``A x + noise * N(0, 1)`` of every image, ``(N, 1, *op.range.shape)``, seeded."""
-    from odl_wasserstein.torch import OperatorModule
-
     with torch.no_grad():
         clean = OperatorModule(op)(images)
     rng = torch.Generator().manual_seed(seed)
@@ -497,7 +497,10 @@ def evaluate(runs, output_dir=None, n_samples=None, baselines=True):
                           for label, generator in generators.items()}
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        _figure(figures, output_dir / 'priors_reconstructions.png')
+        rows = [(f'{op[:12]}\n{set_name[:6]}', images[0, 0],
+                 {label: output[0, 0].detach() for label, (output, _) in row.items()})
+                for set_name, (images, table) in figures.items() for op, row in table.items()]
+        reconstruction_grid(rows, output_dir / 'priors_reconstructions.png')
         if 'csgm' in result:
             _csgm_figure(result['csgm'], output_dir / 'csgm.png')
         write_json(output_dir / 'priors_metrics.json', result)
@@ -531,24 +534,6 @@ def csgm_curve(generator, images, config):
         for key, output in (('latent_search', searched), ('lasso', lasso)):
             curve[key].append(float((output - images).square().mean()))
     return curve
-
-
-def _figure(figures, path):
-    """One row per operator and test set: the truth, then every reconstruction."""
-    rows = [(set_name, op, images, results) for set_name, (images, table) in figures.items()
-            for op, results in table.items()]
-    columns = 1 + max(len(results) for *_, results in rows)
-    fig = new_figure(1.3 * columns, 1.4 * len(rows))
-    axes = np.atleast_2d(fig.subplots(len(rows), columns, squeeze=False))
-    for row, (set_name, op, images, results) in enumerate(rows):
-        show_image(axes[row, 0], images[0, 0], title=f'{op[:12]}\n{set_name[:6]}', vmin=0,
-                   vmax=1)
-        for column, (label, (output, _)) in enumerate(results.items(), start=1):
-            show_image(axes[row, column], output[0, 0].detach(),
-                       title=label if row == 0 else None, vmin=0, vmax=1)
-        for ax in axes[row, len(results) + 1:]:
-            ax.set_axis_off()
-    fig.savefig(path, dpi=80)
 
 
 def _csgm_figure(curves, path):
@@ -600,10 +585,9 @@ def demo(output_dir='results/priors', steps=None, progress=True, resume='auto', 
         If a signal stopped a run; rerunning continues it.
     """
     output_dir = resolve_output(output_dir)
-    folder = lambda label, config: config.name  # noqa: E731
-    runs = train_demo_runs(__import__(__name__, fromlist=['train']),
-                           DEMO_CONFIGS + (CSGM_CONFIG,), output_dir, folder, steps=steps,
-                           progress=progress, resume=resume)
+    runs = train_demo_runs(sys.modules[__name__], DEMO_CONFIGS + (CSGM_CONFIG,), output_dir,
+                           lambda label, config: config.name, steps=steps, progress=progress,
+                           resume=resume)
     digits = {CSGM_CONFIG[0]: runs.pop(CSGM_CONFIG[0])}
     result = {'shapes': evaluate(runs, output_dir / 'shapes', n_samples),
               'digits': evaluate(digits, output_dir / 'digits', n_samples)}
